@@ -55,6 +55,7 @@ export const CONFIG_VARIABLES = [
   { name: 'DEFAULT_AGENT_MODEL', kind: 'string', default: 'openai/gpt-4o-mini', description: 'Model used when a task gives none.' },
   { name: 'LLM_REQUEST_TIMEOUT', kind: 'number', default: 120, description: 'Seconds before one LLM request is abandoned and retried.' },
   { name: 'LLM_MAX_RETRIES', kind: 'int', default: 5, description: 'Retries of one LLM call on 429/5xx/timeouts.' },
+  { name: 'LLM_RETRY_BASE_DELAY', kind: 'number', default: 1, description: 'Seconds of the first LLM retry backoff; doubles per retry (capped at 30 s), with jitter. A Retry-After header from the provider takes precedence.' },
   { name: 'MODEL_CATALOG_MAX_AGE', kind: 'number', default: 86400, description: 'Seconds before the cached model catalog is refreshed.' },
   { name: 'API_TOKEN', kind: 'list', default: null, secret: true, description: 'Comma-separated bearer tokens; when set, the API and dashboard require one.' },
   { name: 'WORKER_TOKEN', kind: 'list', default: null, secret: true, description: 'Comma-separated tokens for the worker-host endpoints (register, heartbeat, claim, complete, fail).' },
@@ -107,6 +108,7 @@ export interface Config {
   defaultModel: string;
   llmRequestTimeout: number;
   llmMaxRetries: number;
+  llmRetryBaseDelay: number;
   modelCatalogMaxAge: number;
   apiTokens: string[];
   workerTokens: string[];
@@ -204,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultModel: str(env, 'DEFAULT_AGENT_MODEL')!,
     llmRequestTimeout: num(env, 'LLM_REQUEST_TIMEOUT', { min: 0.1 }),
     llmMaxRetries: num(env, 'LLM_MAX_RETRIES', { int: true, min: 0 }),
+    llmRetryBaseDelay: num(env, 'LLM_RETRY_BASE_DELAY', { min: 0 }),
     modelCatalogMaxAge: num(env, 'MODEL_CATALOG_MAX_AGE', { min: 0 }),
     apiTokens: list(env, 'API_TOKEN'),
     workerTokens: list(env, 'WORKER_TOKEN'),

@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   database_unavailable: { status: 503, description: 'The database cannot be reached; retry later.' },
 
   // Task outcomes (stored as tasks.error_type; status is what an API call failing this way would return)
+  worker_failed: { status: 500, description: 'A worker on another host reported the task as failed (POST …/fail without a more specific error_type).' },
   worker_lost: { status: 500, description: 'The worker holding the task stopped heartbeating before the task finished.' },
   timeout: { status: 504, description: 'The task ran past its timeout_minutes and was stopped.' },
   cancelled: { status: 409, description: 'The task was cancelled.' },

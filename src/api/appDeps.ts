@@ -12,6 +12,12 @@ export interface InternalWorkerControl {
   start(): Promise<number>;
 }
 
+/** A readiness check as `doctor` reports it. */
+export interface ReadinessCheck { name: string; ok: boolean; detail: string; fix: string | null; neededFor: 'service' | 'real-runs' }
+
+/** Serves the built dashboard, when it is present. */
+export interface DashboardServer { sendIndex(reply: import('fastify').FastifyReply): unknown }
+
 export interface AppDeps {
   pool: Pool;
   config: Config;
@@ -19,4 +25,9 @@ export interface AppDeps {
   events: EventHub;
   workers: InternalWorkerControl | null;
   version: string;
+  /** The `doctor` checks, shown on /ready (cached by the provider). */
+  doctor?: () => Promise<ReadinessCheck[]>;
+  dashboard?: DashboardServer | null;
+  /** Catalog checks at submit time (unknown problem or model -> 422 with close matches). */
+  submitValidator?: { validate(problemId: string, model: string, parameters: Record<string, unknown>): Promise<void> };
 }

@@ -1,0 +1,51 @@
+/**
+ * Claiming: one statement picks the best pending task this worker may run (priority, then age),
+ * skipping rows other claimers hold, marks it running under a lease, marks the worker busy and
+ * writes the timeline row. Two claimers can never get the same task.
+ */
+import type { Queryable } from '../store/pool.js';
+import type { TaskRow } from './taskRecord.js';
+
+export interface ClaimOptions {
+  workerId: string;
+  backendType: string;
+  /** Glob patterns (`*` wildcard) of problem ids this worker runs; empty = all. */
+  supportedProblems: string[];
+  leaseSeconds: number;
+}
+
+/** `k8s_target_port-*` -> LIKE pattern, with LIKE's own wildcards escaped. */
+export function globToLike(glob: string): string {
+  return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow | null> {
+  const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
+  const r = await db.query<TaskRow>(
+    `WITH candidate AS (
+       SELECT t.id FROM tasks t
+       WHERE t.status = 'pending'
+         AND (t.backend_type IS NULL OR t.backend_type = $2)
+         AND ($3::text[] IS NULL OR t.problem_id LIKE ANY ($3::text[]))
+         AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.current_task_id IS NULL)
+       ORDER BY t.priority DESC, t.created_at ASC
+       FOR UPDATE SKIP LOCKED
+       LIMIT 1
+     ), claimed AS (
+       UPDATE tasks t SET status = 'running', worker_id = $1, started_at = now(),
+              lease_expires_at = now() + make_interval(secs => $4), attempt = t.attempt + 1
+       FROM candidate WHERE t.id = candidate.id
+       RETURNING t.*
+     ), w AS (
+       UPDATE workers SET status = 'busy', current_task_id = claimed.id, last_heartbeat = now()
+       FROM claimed WHERE workers.id = $1
+     ), l AS (
+       INSERT INTO task_logs (task_id, level, message, context)
+       SELECT id, 'info', 'Claimed by ' || $1, jsonb_build_object('phase', 'claimed', 'worker_id', $1::text, 'attempt', attempt,
+              'queued_ms', round(extract(epoch FROM (started_at - created_at)) * 1000)) FROM claimed
+     )
+     SELECT * FROM claimed`,
+    [o.workerId, o.backendType, patterns, o.leaseSeconds],
+  );
+  return r.rows[0] ?? null;
+}

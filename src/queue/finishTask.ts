@@ -1,0 +1,90 @@
+/**
+ * Ending a task the worker holds. Every statement checks that the worker still holds the task
+ * (status running, worker_id = it), so a worker whose lease expired or whose task was cancelled
+ * can never overwrite what happened meanwhile.
+ */
+import type { Queryable } from '../store/pool.js';
+import type { TaskRow } from './taskRecord.js';
+
+export type FinalStatus = 'completed' | 'failed' | 'timeout';
+
+export interface Finish {
+  taskId: string;
+  workerId: string;
+  status: FinalStatus;
+  result: Record<string, unknown> | null;
+  errorType: string | null;
+  errorDetails: string | null;
+}
+
+/** Returns the updated task, or null when the worker no longer holds it. */
+export async function finishTask(db: Queryable, f: Finish): Promise<TaskRow | null> {
+  const r = await db.query<TaskRow>(
+    `WITH t AS (
+       UPDATE tasks SET status = $3, result = $4, error_type = $5, error_details = $6,
+              completed_at = now(), lease_expires_at = NULL
+       WHERE id = $1 AND worker_id = $2 AND status = 'running'
+       RETURNING *
+     ), w AS (
+       UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now(),
+              tasks_completed = tasks_completed + (CASE WHEN $3 = 'completed' THEN 1 ELSE 0 END),
+              tasks_failed = tasks_failed + (CASE WHEN $3 = 'completed' THEN 0 ELSE 1 END)
+       FROM t WHERE workers.id = $2 AND workers.current_task_id = t.id
+     ), l AS (
+       INSERT INTO task_logs (task_id, level, message, context)
+       SELECT id, CASE WHEN $3 = 'completed' THEN 'info' ELSE 'error' END,
+              'Task ' || $3 || COALESCE(': ' || $5, ''),
+              jsonb_build_object('phase', 'finished', 'status', $3::text, 'error_type', $5::text,
+                                 'run_ms', round(extract(epoch FROM (completed_at - started_at)) * 1000))
+       FROM t
+     )
+     SELECT * FROM t`,
+    [f.taskId, f.workerId, f.status, f.result === null ? null : JSON.stringify(f.result), f.errorType, f.errorDetails],
+  );
+  return r.rows[0] ?? null;
+}
+
+/**
+ * The run of a task that was cancelled or timed out by someone else still produced data (partial
+ * results, the outcome of the stop). Keep it on the task without touching its status.
+ */
+export async function recordLateResult(db: Queryable, taskId: string, workerId: string, result: Record<string, unknown>): Promise<boolean> {
+  const r = await db.query(
+    `UPDATE tasks SET result = COALESCE(result, '{}'::jsonb) || $3::jsonb
+     WHERE id = $1 AND worker_id = $2 AND status IN ('cancelled', 'timeout', 'failed')`,
+    [taskId, workerId, JSON.stringify(result)],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** Free the worker row after a task it held ended elsewhere (cancel, timeout, lease loss). */
+export async function releaseWorker(db: Queryable, workerId: string, taskId: string): Promise<void> {
+  await db.query(
+    `UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now()
+     WHERE id = $1 AND current_task_id = $2`,
+    [workerId, taskId],
+  );
+}
+
+/**
+ * Put a task back in the queue because its worker is shutting down. The attempt is not counted:
+ * the task did not fail, the worker left.
+ */
+export async function requeueTask(db: Queryable, taskId: string, workerId: string, reason: string): Promise<boolean> {
+  const r = await db.query(
+    `WITH t AS (
+       UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL,
+              attempt = GREATEST(attempt - 1, 0), result = NULL
+       WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id
+     ), w AS (
+       UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL
+       WHERE id = $2 AND current_task_id = $1
+     ), l AS (
+       INSERT INTO task_logs (task_id, level, message, context)
+       SELECT id, 'warning', 'Requeued: ' || $3, jsonb_build_object('phase', 'requeued', 'worker_id', $2::text) FROM t
+     )
+     SELECT id FROM t`,
+    [taskId, workerId, reason],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
