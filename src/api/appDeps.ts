@@ -16,7 +16,7 @@ export interface InternalWorkerControl {
 export interface ReadinessCheck { name: string; ok: boolean; detail: string; fix: string | null; neededFor: 'service' | 'real-runs' }
 
 /** Serves the built dashboard, when it is present. */
-export interface DashboardServer { sendIndex(reply: import('fastify').FastifyReply): unknown }
+export interface DashboardServer { dir: string; sendIndex(reply: import('fastify').FastifyReply): unknown }
 
 export interface AppDeps {
   pool: Pool;

@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workerRoutes } from './routes/workers.js';
 import { eventRoutes } from './routes/events.js';
+import { registerDashboardAssets } from './dashboard.js';
 
 // ajv and ajv-formats ship CommonJS default exports.
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
@@ -159,6 +160,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(workerRoutes(deps, { hidden: prefix === '' }), { prefix });
   }
   await app.register(eventRoutes(deps), { prefix: '/api/v1' });
+  await registerDashboardAssets(app, deps.dashboard);
   return app;
 }
 

@@ -1,0 +1,33 @@
+/** The cluster a worker runs its tasks on: its own Kind cluster, or a given kubeconfig context. */
+import { existingClusterHandle, KindClusterManager, type ClusterAction, type ClusterHandle } from '../cluster/kindCluster.js';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+
+export interface ClusterProvider {
+  backend: 'kind' | 'existing';
+  ensure(workerId: string, dirty: boolean): Promise<{ handle: ClusterHandle; action: ClusterAction; durationMs: number; reason?: string }>;
+  release(workerId: string): Promise<void>;
+}
+
+export function createClusterProvider(config: Config, env: NodeJS.ProcessEnv, log: (msg: string, ctx?: Record<string, unknown>) => void): ClusterProvider {
+  if (config.workerBackend === 'existing') {
+    return {
+      backend: 'existing',
+      async ensure(workerId) {
+        if (!config.existingKubeconfig) throw new AppError('missing_prerequisite', 'WORKER_BACKEND=existing needs EXISTING_KUBECONFIG');
+        const t0 = performance.now();
+        const handle = await existingClusterHandle({ kubeconfig: config.existingKubeconfig, context: config.existingContext, stateDir: config.stateDir, workerId, env });
+        return { handle, action: 'reused', durationMs: Math.round(performance.now() - t0) };
+      },
+      async release() {},
+    };
+  }
+  const manager = new KindClusterManager({ stateDir: config.stateDir, kindConfig: config.kindConfig, nodeImage: config.kindNodeImage, aiopslabDir: config.aiopslabDir, env, log });
+  return {
+    backend: 'kind',
+    ensure: (workerId, dirty) => manager.ensure(workerId, { dirty }),
+    async release(workerId) {
+      if (config.kindDeleteOnShutdown) await manager.delete(workerId);
+    },
+  };
+}
