@@ -26,7 +26,7 @@ export async function finishTask(db: Queryable, f: Finish): Promise<TaskRow | nu
        WHERE id = $1 AND worker_id = $2 AND status = 'running'
        RETURNING *
      ), w AS (
-       UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now(),
+       UPDATE workers SET status = CASE WHEN workers.status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now(),
               tasks_completed = tasks_completed + (CASE WHEN $3 = 'completed' THEN 1 ELSE 0 END),
               tasks_failed = tasks_failed + (CASE WHEN $3 = 'completed' THEN 0 ELSE 1 END)
        FROM t WHERE workers.id = $2 AND workers.current_task_id = t.id

@@ -198,7 +198,6 @@ class Bridge:
         self.stop_reason = None
         self.step = 0
         self.phase = "startup"
-        self.in_loop = False
         self.orch = None
         self.redirected_temp_files = {}
 
@@ -326,7 +325,6 @@ class Bridge:
         )
         self.instrument(orch)
 
-        self.in_loop = True
         returned = asyncio.run(orch.start_problem(max_steps=max_steps))
         self.enter("teardown", "teardown_done")
         final_state = returned.get("final_state") if isinstance(returned, dict) else None
@@ -379,7 +377,6 @@ class Bridge:
 
         def end():
             result = original_end()
-            bridge.in_loop = False
             bridge.enter("eval", "loop_done")
             return result
 
@@ -633,6 +630,41 @@ def install_sigterm_handler():
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def serve(channel, bridge):
+    """Wait for the worker's command and carry it out; returns the exit code."""
+    try:
+        msg = bridge.commands.get(timeout=60)
+    except queue.Empty:
+        msg = None
+    if msg is None:
+        channel.send("error", phase="protocol", error_type="NoCommand", message="no run or list message arrived", traceback="")
+        return EXIT_PROTOCOL
+    if msg.get("protocol") != PROTOCOL_VERSION:
+        channel.send("error", phase="protocol", error_type="ProtocolMismatch", message=f"worker speaks protocol {msg.get('protocol')!r}, bridge speaks {PROTOCOL_VERSION}", traceback="")
+        return EXIT_PROTOCOL
+    if msg.get("type") == "list":
+        try:
+            bridge.list_problems(msg)
+        except Exception as exc:
+            bridge.report_error("startup", exc)
+        return EXIT_OK
+    try:
+        bridge.run_episode(msg)
+        return EXIT_OK
+    except KeyboardInterrupt as exc:
+        bridge.report_error(bridge.phase, exc, type_name="Terminated")
+        bridge.send_results()
+        return EXIT_TERMINATED
+    except Exception as exc:
+        failed = bridge.phase
+        bridge.report_error(failed, exc, type_name="StopRequested" if isinstance(exc, StopRequested) else None)
+        bridge.send_results()
+        # A stop must end quickly: skip the extra cleanup (the loop handler already recovered the fault).
+        if failed in ("loop", "eval") and bridge.stop_reason is None:
+            bridge.cleanup_after_abort(failed)
+        return EXIT_OK
+
+
 def main():
     try:
         os.fstat(CHANNEL_FD)
@@ -644,63 +676,17 @@ def main():
     bridge = Bridge(channel)
     reader = threading.Thread(target=channel.read_messages, args=(bridge.on_message, bridge.on_eof), name="executor-channel", daemon=True)
     reader.start()
-    channel.send(
-        "hello",
-        protocol=PROTOCOL_VERSION,
-        python=".".join(str(p) for p in sys.version_info[:3]),
-        pid=os.getpid(),
-        executable=sys.executable,
-    )
-
-    code = EXIT_OK
+    channel.send("hello", protocol=PROTOCOL_VERSION, python=".".join(str(p) for p in sys.version_info[:3]), pid=os.getpid(), executable=sys.executable)
     try:
-        try:
-            msg = bridge.commands.get(timeout=60)
-        except queue.Empty:
-            msg = None
-        if msg is None:
-            channel.send("error", phase="protocol", error_type="NoCommand", message="no run or list message arrived", traceback="")
-            return EXIT_PROTOCOL
-        if msg.get("protocol", PROTOCOL_VERSION) != PROTOCOL_VERSION:
-            channel.send("error", phase="protocol", error_type="ProtocolMismatch", message=f"worker speaks protocol {msg.get('protocol')}, bridge speaks {PROTOCOL_VERSION}", traceback="")
-            return EXIT_PROTOCOL
-        if msg.get("type") == "list":
-            try:
-                bridge.list_problems(msg)
-            except Exception as exc:
-                bridge.report_error("startup", exc)
-                code = EXIT_OK
-            return code
-        try:
-            bridge.run_episode(msg)
-        except KeyboardInterrupt as exc:
-            failed = bridge.phase
-            bridge.report_error(failed, exc, type_name="Terminated")
-            bridge.send_results()
-            code = EXIT_TERMINATED
-        except Exception as exc:
-            failed = bridge.phase
-            if isinstance(exc, StopRequested) and failed == "loop":
-                bridge.report_error(failed, exc, type_name="StopRequested")
-            else:
-                bridge.report_error(failed, exc)
-            bridge.send_results()
-            # A stop must end quickly: skip the extra cleanup (the loop handler already recovered the fault).
-            if failed in ("loop", "eval") and bridge.stop_reason is None:
-                try:
-                    bridge.cleanup_after_abort(failed)
-                except KeyboardInterrupt as stop_exc:
-                    bridge.report_error("teardown", stop_exc, type_name="Terminated")
-                    code = EXIT_TERMINATED
-        return code
-    except KeyboardInterrupt as exc:
+        code = serve(channel, bridge)
+    except KeyboardInterrupt as exc:  # SIGTERM outside the episode's own handlers (e.g. during cleanup)
         channel.send("error", phase=bridge.phase, error_type="Terminated", message=str(exc) or "SIGTERM", traceback="")
-        return EXIT_TERMINATED
+        code = EXIT_TERMINATED
     except BaseException as exc:  # a bug in this file: still report it on the channel
         channel.send("error", phase="protocol", error_type=type(exc).__name__, message=str(exc), traceback=traceback_tail(exc))
-        return EXIT_BRIDGE_BUG
-    finally:
-        channel.send("bye", exit_code=code)
+        code = EXIT_BRIDGE_BUG
+    channel.send("bye", exit_code=code)
+    return code
 
 
 if __name__ == "__main__":
