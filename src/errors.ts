@@ -31,6 +31,7 @@ export const ERROR_CATALOGUE = {
   task_not_held: { status: 409, description: 'The worker does not hold this task (it was requeued, cancelled, or claimed by another worker).' },
   worker_busy: { status: 409, description: 'The worker already holds a task.' },
   idempotency_conflict: { status: 409, description: 'The Idempotency-Key was used before with a different request body.' },
+  experiment_conflict: { status: 409, description: 'An experiment of this name (or id) exists with a different definition; `details` names the fields that differ.' },
   payload_too_large: { status: 413, description: 'The request body exceeds the documented limit.' },
   unsupported_media_type: { status: 415, description: 'The request body must be application/json.' },
   rate_limited: { status: 429, description: 'Too many requests; retry after the time in Retry-After.' },

@@ -140,6 +140,15 @@ describe('llmClient: transient failures are retried', () => {
     expect(r.content).toContain('exec_shell');
   });
 
+  it('waits for a slow answer within LLM_REQUEST_TIMEOUT and reports its latency', async () => {
+    const cfg = config({ LLM_REQUEST_TIMEOUT: '5' });
+    server.enqueue({ kind: 'slow', delayMs: 300, reply: { content: 'late' } });
+    const client = createLlmClient({ model: openrouter(cfg), config: cfg, logger: logger() });
+    const r = await client.complete({ model: 'openai/gpt-4o-mini', messages, params: {} });
+    expect(r).toMatchObject({ content: 'late', attempts: 1 });
+    expect(r.latencyMs).toBeGreaterThanOrEqual(290);
+  });
+
   it('abandons a request that hangs past LLM_REQUEST_TIMEOUT and retries it', async () => {
     const cfg = config({ LLM_REQUEST_TIMEOUT: '0.3' });
     server.enqueue({ kind: 'hang' });

@@ -179,7 +179,7 @@ export async function createLlmAgent(opts: LlmAgentOptions): Promise<LlmAgent> {
     let projected = project();
     if (projected <= contextLength) return null;
     let dropped = 0;
-    while (projected > contextLength && history.length > PINNED_MESSAGES + 1) {
+    while (projected > contextLength && history.length > PINNED_MESSAGES) {
       const removed = history.splice(PINNED_MESSAGES, 1);
       dropped += 1;
       projected -= estimateTokens(removed);

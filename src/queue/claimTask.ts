@@ -3,6 +3,7 @@
  * skipping rows other claimers hold, marks it running under a lease, marks the worker busy and
  * writes the timeline row. Two claimers can never get the same task.
  */
+import { claimLimitsCondition } from '../experiments/claimLimits.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
 
@@ -28,6 +29,8 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow
          AND (t.backend_type IS NULL OR t.backend_type = $2)
          AND ($3::text[] IS NULL OR t.problem_id LIKE ANY ($3::text[]))
          AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.current_task_id IS NULL)
+         -- Spend caps and concurrency caps: a task over a limit is skipped, the next one considered.
+         AND ${claimLimitsCondition('t')}
        ORDER BY t.priority DESC, t.created_at ASC
        FOR UPDATE SKIP LOCKED
        LIMIT 1

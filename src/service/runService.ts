@@ -32,6 +32,8 @@ export interface ServiceOverrides {
   workers?: number;
   insecure?: boolean;
   supportedProblems?: string[];
+  /** Where JSON logs go (default stdout); tests capture them to scan for secrets. */
+  logDestination?: NodeJS.WritableStream;
 }
 
 export const VERSION: string = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -65,7 +67,7 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
     port: overrides.port ?? base.port,
     numInternalWorkers: overrides.workers ?? base.numInternalWorkers,
   };
-  const logger: Logger = createLogger({ level: config.logLevel, secrets: secretValues(config), base: { service: 'aiopslab-executor', mode } });
+  const logger: Logger = createLogger({ level: config.logLevel, secrets: secretValues(config), base: { service: 'aiopslab-executor', mode }, destination: overrides.logDestination });
 
   if (mode !== 'worker' && !LOOPBACK.test(config.host) && config.apiTokens.length === 0 && !overrides.insecure) {
     throw new Error(`Refusing to listen on ${config.host} without API_TOKEN: anyone who can reach it could run tasks. Set API_TOKEN, or pass --insecure if this network is trusted.`);

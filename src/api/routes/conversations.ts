@@ -60,7 +60,7 @@ function usageJson(c: ConversationRow): Record<string, number> {
 function parseInstant(field: string, v: string | undefined): Date | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
-  if (!Number.isFinite(t)) throw new AppError('validation_failed', `${field} must be an ISO 8601 date or date-time`, { field, value: v });
+  if (!Number.isFinite(t)) throw new AppError('validation_failed', `query.${field}: must be an ISO 8601 date or date-time`, [{ field: `query.${field}`, reason: 'must be an ISO 8601 date or date-time' }]);
   return new Date(t);
 }
 
@@ -157,10 +157,18 @@ export async function conversationRoutes(app: FastifyInstance, deps: AppDeps): P
     const until = parseInstant('until', q.until);
     if (since) filter.since = since;
     if (until) filter.until = until;
+    // The first page is read before answering, so an unreachable database still gets a proper error response.
+    const lines = exportConversationsJsonl(pool, filter);
+    const first = await lines.next().catch(translateDbError);
+    async function* rest(): AsyncGenerator<string> {
+      if (first.done) return;
+      yield first.value;
+      yield* lines;
+    }
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     reply.header('content-type', 'application/x-ndjson; charset=utf-8');
     reply.header('content-disposition', `attachment; filename="llm-conversations-${stamp}.jsonl"`);
-    return reply.send(Readable.from(exportConversationsJsonl(pool, filter)));
+    return reply.send(Readable.from(rest()));
   });
 
   app.get<{ Params: { task_id: string } }>(`${base}/task/:task_id/conversations`, {
