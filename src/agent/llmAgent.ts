@@ -16,14 +16,13 @@
  * - Budget: max_total_tokens / max_cost_usd are checked after each recorded call; going past one
  *   throws budget_exceeded, which aborts the episode.
  */
-import type { Config } from '../config.js';
-import { secretValues } from '../config.js';
+import { secretValues, type Config } from '../config.js';
 import type { EpisodeAgent, EpisodeContext, EpisodeStep } from '../bridge/episodeAgent.js';
 import { AppError, isAppError } from '../errors.js';
 import { redactSecrets, type Logger } from '../logger.js';
 import type { Pool } from '../store/pool.js';
 import { annotateMessage, appendMessage, createConversation, finishConversation, updateConversationInfo } from '../store/conversations.js';
-import { createLlmClient, type ChatMessage, type LlmClient, type SamplingParams } from './llmClient.js';
+import { createLlmClient, type ChatMessage, type SamplingParams } from './llmClient.js';
 import type { ModelCatalogView } from './modelCatalog.js';
 import type { ResolvedModel } from './modelResolution.js';
 import { buildInitialPrompt, DEFAULT_PROMPT_TEMPLATE, PROMPT_TEMPLATES, type PromptTemplateName } from './promptBuilder.js';
@@ -56,8 +55,6 @@ export interface LlmAgentOptions {
   model: ResolvedModel;
   catalog: ModelCatalogView | null;
   signal?: AbortSignal;
-  /** Replaces the HTTP client; tests of the agent's bookkeeping use the fixture server instead. */
-  client?: LlmClient;
 }
 
 export interface FinishSummary {
@@ -154,7 +151,7 @@ export async function createLlmAgent(opts: LlmAgentOptions): Promise<LlmAgent> {
   });
   const conversationId = conversation.id;
   const log = opts.logger.child({ task_id: task.id, attempt: task.attempt, conversation_id: conversationId });
-  const client = opts.client ?? createLlmClient({ model, config, logger: log });
+  const client = createLlmClient({ model, config, logger: log });
   const secrets = secretValues(config);
   const contextLength = model.catalogId && catalog ? catalog.contextLength(model.catalogId) : null;
 

@@ -7,8 +7,7 @@
  * message (with any secret value redacted).
  */
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
-import type { Config } from '../config.js';
-import { secretValues } from '../config.js';
+import { secretValues, type Config } from '../config.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import { redactSecrets, type Logger } from '../logger.js';
 import { providerApiKey, type ResolvedModel } from './modelResolution.js';

@@ -3,10 +3,8 @@
  * cached in the `models` table with the time it was fetched. Resolution of model names, price
  * fallbacks for cost and the context-length guard all read it through `ModelCatalogView`.
  */
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import { redactSecrets } from '../logger.js';
-import { secretValues } from '../config.js';
+import { secretValues, type Config } from '../config.js';
+import { redactSecrets, type Logger } from '../logger.js';
 import { withTransaction, type Pool, type Queryable } from '../store/pool.js';
 
 export interface ModelPrice { prompt: number; completion: number }

@@ -18,6 +18,10 @@ import { taskRoutes } from './routes/tasks.js';
 import { workerRoutes } from './routes/workers.js';
 import { eventRoutes } from './routes/events.js';
 import { registerDashboardAssets } from './dashboard.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { modelRoutes } from './routes/models.js';
+import { problemRoutes } from './routes/problems.js';
+import { spendRoutes } from './routes/spend.js';
 
 // ajv and ajv-formats ship CommonJS default exports.
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
@@ -160,6 +164,10 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(workerRoutes(deps, { hidden: prefix === '' }), { prefix });
   }
   await app.register(eventRoutes(deps), { prefix: '/api/v1' });
+  await app.register(async (a) => problemRoutes(a, deps), { prefix: '/api/v1' });
+  await app.register(spendRoutes(deps), { prefix: '/api/v1' });
+  // These two declare their full /api/v1/... paths themselves.
+  await app.register(async (a) => { await conversationRoutes(a, deps); await modelRoutes(a, deps); });
   await registerDashboardAssets(app, deps.dashboard);
   return app;
 }

@@ -17,6 +17,7 @@ export const agentConfigSchema = {
     max_tokens: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     top_p: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
     use_openrouter: { type: 'boolean', description: 'Route the model through OpenRouter even when an OpenAI key is set.' },
+    prompt_template: { type: 'string', enum: ['DOCS_SHELL_ONLY', 'DOCS'], description: 'Which AIOpsLab client template builds the system prompt (default DOCS_SHELL_ONLY, as the stock OpenRouter/GPT clients).' },
     normalize_reply: { type: 'boolean', description: 'Strip a language tag from the reply\'s code fence before AIOpsLab parses it (off by default; changes benchmark semantics; recorded per message).' },
   },
 } as const;

@@ -11,6 +11,7 @@ export interface AgentConfig {
   top_p?: number;
   use_openrouter?: boolean;
   normalize_reply?: boolean;
+  prompt_template?: 'DOCS_SHELL_ONLY' | 'DOCS';
 }
 
 /** Normalised task parameters, as stored in tasks.parameters. */

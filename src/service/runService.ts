@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { refreshModelCatalog } from '../agent/modelCatalog.js';
+import { ensureModelCatalog } from '../agent/modelCatalog.js';
 import type { ReadinessCheck } from '../api/appDeps.js';
 import { createDashboardServer } from '../api/dashboard.js';
 import { buildServer } from '../api/server.js';
@@ -47,13 +47,13 @@ export interface RunningService {
 }
 
 /** A cached doctor run, so /ready stays cheap. */
-function cachedDoctor(config: Config, ttlMs = 30_000): () => Promise<ReadinessCheck[]> {
+function cachedDoctor(config: Config, env: NodeJS.ProcessEnv, ttlMs = 30_000): () => Promise<ReadinessCheck[]> {
   let at = 0;
   let value: Promise<ReadinessCheck[]> | null = null;
   return () => {
     if (!value || Date.now() - at > ttlMs) {
       at = Date.now();
-      value = runDoctorChecks(config).catch(() => []);
+      value = runDoctorChecks(config, { env }).catch(() => []);
     }
     return value!;
   };
@@ -77,12 +77,11 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
   const events = new EventHub(db.url, (e) => logger.warn({ err: (e as Error).message }, 'event listener connection problem'));
   await events.start();
 
-  const catalog = await ensureProblemCatalog(db.pool, config, (msg: string) => logger.info({ event: 'catalog' }, msg));
-  if (catalog.warning) logger.warn({ event: 'catalog' }, catalog.warning);
-  void refreshModelCatalog(db.pool, config, logger).catch(() => {});
+  const catalog = await ensureProblemCatalog(db.pool, config, logger, { env });
+  void ensureModelCatalog(db.pool, config, logger).catch(() => {});
 
   const maintenance = startMaintenanceLoop({ pool: db.pool, logger, intervalSeconds: config.maintenanceInterval, workerOfflineAfterSeconds: config.workerOfflineAfter });
-  const doctor = cachedDoctor(config);
+  const doctor = cachedDoctor(config, env);
 
   let workers: WorkerPool | null = null;
   const runsWorkers = mode === 'worker' || (mode === 'start' && config.autoStartWorkers);

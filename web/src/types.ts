@@ -39,7 +39,8 @@ export interface TaskResult {
   success?: boolean | null;
   reward?: number | null;
   steps?: number;
-  ttx?: number;
+  /** Time to detect/localize/analyze/mitigate, named after AIOpsLab's key (TTD…). */
+  ttx?: { name?: string; seconds?: number } | number | null;
   outcome?: string;
   usage?: Usage;
   conversation_id?: string;

@@ -9,7 +9,7 @@ import { SuccessBadge } from './StatusBadge';
 
 /** Keys of `result` the executor adds around AIOpsLab's own results. */
 const EXECUTOR_KEYS = new Set(['success', 'reward', 'steps', 'ttx', 'outcome', 'usage', 'conversation_id', 'model', 'results', 'problem_id',
-  'execution_time', 'worker_id', 'cluster', 'phase_durations_ms', 'stopped_by', 'task_type']);
+  'execution_time', 'worker_id', 'cluster', 'phase_durations_ms', 'stopped_by', 'task_type', 'session_id']);
 
 function show(v: unknown): string {
   if (v === null || v === undefined) return DASH;
@@ -46,7 +46,7 @@ export function TaskResults({ task }: { task: Task }) {
   if (!r) return <Empty>{task.status === 'pending' || task.status === 'running' ? 'Results appear when the run ends.' : 'This task has no result.'}</Empty>;
   const reward = num(r.reward);
   const own = aiopslabResults(r);
-  const ttx = num(r.ttx);
+  const ttx = typeof r.ttx === 'object' && r.ttx !== null ? { name: r.ttx.name ?? 'time', seconds: num(r.ttx.seconds) } : { name: 'time', seconds: num(r.ttx) };
   return (
     <div class="results">
       <div class="reward-line">
@@ -54,7 +54,8 @@ export function TaskResults({ task }: { task: Task }) {
         <span class="reward" data-reward={reward ?? ''}>reward <strong>{reward === null ? DASH : reward.toFixed(2)}</strong></span>
         {r.outcome && <span class="muted">outcome <code>{String(r.outcome)}</code></span>}
         {num(r.steps) !== null && <span class="muted">{num(r.steps)} steps</span>}
-        {ttx !== null && <span class="muted">time to result {fmtDuration(ttx * 1000)}</span>}
+        {ttx.seconds !== null && <span class="muted">{ttx.name} {fmtDuration(ttx.seconds * 1000)}</span>}
+        {r.task_type ? <span class="muted">{String(r.task_type)}</span> : null}
       </div>
       {own ? (
         <dl class="kv" aria-label="AIOpsLab results">
