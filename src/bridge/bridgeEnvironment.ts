@@ -7,6 +7,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
+/** Kept although the patterns below match them. */
+const NOT_SECRET = new Set(['TIKTOKEN_CACHE_DIR']);
 /** Variables dropped by name, beyond the patterns below. */
 const SECRET_NAMES = new Set(['DATABASE_URL', 'API_TOKEN', 'WORKER_TOKEN', 'OPENAI_KEY']);
 const SECRET_PATTERNS = [
@@ -22,6 +24,7 @@ const SECRET_PATTERNS = [
 const LLM_PREFIXES = ['OPENROUTER_', 'OPENAI_', 'ANTHROPIC_', 'AZURE_OPENAI_', 'GROQ_', 'DEEPSEEK_', 'DASHSCOPE_'];
 
 export function isSecretVariable(name: string): boolean {
+  if (NOT_SECRET.has(name)) return false;
   return SECRET_NAMES.has(name) || SECRET_PATTERNS.some((p) => p.test(name)) || LLM_PREFIXES.some((p) => name.startsWith(p));
 }
 

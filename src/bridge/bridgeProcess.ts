@@ -97,6 +97,8 @@ export class BridgeProcess {
       const finish = (code: number | null, signal: string | null) => {
         if (this.done) return;
         this.done = true;
+        // Whatever AIOpsLab left running dies with the bridge; then its pipes close promptly.
+        this.killGroup();
         void this.drain().then(() => {
           stdout.end();
           stderr.end();
@@ -108,7 +110,6 @@ export class BridgeProcess {
               opts.onProtocolError(e as Error);
             }
           }
-          this.killGroup();
           resolve({ code, signal, spawnError });
         });
       };

@@ -173,6 +173,7 @@ class EpisodeRun {
 
     const onAbort = () => void this.stop(stopReason(opts.signal.reason));
     opts.signal.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal.aborted) onAbort(); // aborted while the folders were being prepared
     const exit = await bridge.exited;
     opts.signal.removeEventListener('abort', onAbort);
     for (const t of this.timers.values()) clearTimeout(t);
@@ -453,8 +454,8 @@ class EpisodeRun {
   }
 
   private isClean(outcome: EpisodeOutcome, exit: BridgeExit): boolean {
+    if (!this.marks.has('init_started')) return true; // nothing touched the cluster, however the bridge ended
     if (this.signalled || this.phaseTimedOut || exit.signal !== null) return false;
-    if (!this.marks.has('init_started')) return true; // nothing touched the cluster
     if (exit.code !== 0) return false;
     switch (outcome) {
       case 'submitted':

@@ -135,8 +135,8 @@ function numberOption(name: string) {
   };
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
 
 function taskId(id: string): string {
@@ -257,6 +257,7 @@ async function waitForTasks(client: ApiClient, tasks: TaskJson[], o: WaitOptions
   };
 
   const refresh = coalescingRunner(async () => {
+    const changes: string[] = [];
     for (const [id, prev] of state) {
       if (TERMINAL.has(prev.status)) continue;
       const t = await client.get<TaskJson>(`/api/v1/tasks/${id}`);
@@ -264,11 +265,12 @@ async function waitForTasks(client: ApiClient, tasks: TaskJson[], o: WaitOptions
       if (t.status !== prev.status) {
         const who = single ? '' : `${t.problem_id} (${t.id.slice(0, 8)}) `;
         const extra = t.status === 'running' && t.worker_id ? ` on ${t.worker_id}${t.attempt > 1 ? `, attempt ${t.attempt}` : ''}` : TERMINAL.has(t.status) ? ` — ${resultLine(t)}` : '';
-        spin.log(`${paint(o.style, 'dim', formatClock(new Date().toISOString()))}  ${who}${paintStatus(o.style, t.status)}${extra}`);
+        changes.push(`${paint(o.style, 'dim', formatClock(new Date().toISOString()))}  ${who}${paintStatus(o.style, t.status)}${extra}`);
       }
     }
     if (single && o.showTimeline) {
-      // Fetched after the status, so lines written before the task ended are shown before exiting.
+      // Fetched after the status, so lines written before the task ended are shown before exiting,
+      // and printed before the status change they led to.
       const r = await client.get<LogsResponse>(`/api/v1/tasks/${single.id}/logs`, { after_id: lastLogId, limit: 1000 });
       if (r.total > r.logs.length) spin.log(paint(o.style, 'dim', `… ${r.total - r.logs.length} earlier line(s) skipped; see \`aiopslab-executor logs ${single.id}\``));
       for (const l of r.logs) {
@@ -276,6 +278,7 @@ async function waitForTasks(client: ApiClient, tasks: TaskJson[], o: WaitOptions
         if (l.context?.source !== 'aiopslab' && l.level !== 'debug') spin.log(logLine(l, o.style));
       }
     }
+    for (const c of changes) spin.log(c);
     spin.update(statusText());
     if (allDone()) ac.abort();
   }, (e) => {
@@ -331,7 +334,7 @@ async function waitForTasks(client: ApiClient, tasks: TaskJson[], o: WaitOptions
 interface SubmitOpts extends CommonOpts {
   maxSteps?: number; timeoutMinutes?: number; priority?: number; model?: string; temperature?: number;
   maxTokens?: number; topP?: number; useOpenrouter?: boolean; normalizeReply?: boolean; backendType?: string;
-  metadata: string[]; callbackUrl?: string; maxTotalTokens?: number; maxCostUsd?: number;
+  metadata?: string[]; callbackUrl?: string; maxTotalTokens?: number; maxCostUsd?: number;
   experiment?: string; idempotencyKey?: string; wait?: boolean;
 }
 
@@ -369,7 +372,7 @@ export function taskBody(problemId: string, o: SubmitOpts): Record<string, unkno
   if (o.priority !== undefined) parameters.priority = o.priority;
   if (Object.keys(agent).length) parameters.agent_config = agent;
   if (o.backendType !== undefined) parameters.backend_type = o.backendType;
-  const metadata = parseMetadata(o.metadata);
+  const metadata = parseMetadata(o.metadata ?? []);
   if (metadata) parameters.metadata = metadata;
   if (o.callbackUrl !== undefined) parameters.callback_url = o.callbackUrl;
   if (o.maxTotalTokens !== undefined) parameters.max_total_tokens = o.maxTotalTokens;
@@ -407,9 +410,8 @@ async function fetchProblems(client: ApiClient, query: Record<string, string | u
   try {
     raw = await client.get<unknown>('/api/v1/problems', query);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      throw new ApiError(404, e.code, `this API does not list problems (GET /api/v1/problems answered 404); give full problem ids instead of globs`, null, e.requestId);
-    }
+    // A server without the catalog route is not "not found" for the user (exit 1, not 4).
+    if (e instanceof ApiError && e.status === 404) throw new Error(`not_found: this API does not list problems (GET /api/v1/problems answered 404); give full problem ids instead of globs`);
     throw e;
   }
   // Accept {problems:[…]}, a bare array, and plain id strings, whichever the server answers.
@@ -449,7 +451,7 @@ function registerSubmit(program: Command): void {
     .option('--use-openrouter', 'route the model through OpenRouter even when an OpenAI key is set')
     .option('--normalize-reply', 'strip a language tag from the reply\'s code fence before AIOpsLab parses it (changes benchmark semantics)')
     .option('--backend-type <type>', 'only workers of this backend may run it: kind or existing')
-    .option('--metadata <kv>', 'a label key=value (repeatable; values are strings) or a JSON object', collect, [] as string[])
+    .option('--metadata <kv>', 'a label key=value (repeatable; values are strings) or a JSON object', collect)
     .option('--callback-url <url>', 'POSTed on every terminal state')
     .option('--max-total-tokens <n>', 'stop the task (budget_exceeded) past this many LLM tokens', intOption('--max-total-tokens'))
     .option('--max-cost-usd <x>', 'stop the task (budget_exceeded) past this spend', numberOption('--max-cost-usd'))
@@ -469,7 +471,7 @@ function registerSubmit(program: Command): void {
   }).action(run(async (args: string[], o: SubmitOpts) => {
     const ctx = context(o);
     // Flag mistakes are reported before anything is queued.
-    parseMetadata(o.metadata);
+    parseMetadata(o.metadata ?? []);
     const ids = await expandProblemIds(ctx.client, args);
     const many = args.length > 1 || args.some((a) => GLOB_CHARS.test(a));
     const created: TaskJson[] = [];
@@ -488,9 +490,12 @@ function registerSubmit(program: Command): void {
         throw e;
       }
       created.push(task);
-      if (!o.json) {
+      // With --json stdout is for the JSON only; --wait still tells the person what it waits for.
+      if (!o.json || o.wait) {
         const model = task.parameters?.agent_config?.model;
-        ctx.out(`${replayed ? 'Already submitted' : 'Submitted'} ${task.id}  ${task.problem_id}  (${paintStatus(ctx.style, task.status)}, priority ${task.priority}${model ? `, ${model}` : ''})\n`);
+        const line = `${replayed ? 'Already submitted' : 'Submitted'} ${task.id}  ${task.problem_id}  (${o.json ? task.status : paintStatus(ctx.style, task.status)}, priority ${task.priority}${model ? `, ${model}` : ''})\n`;
+        if (o.json) ctx.err(line);
+        else ctx.out(line);
       }
     }
     if (!o.wait) {
@@ -549,7 +554,7 @@ function registerTasks(program: Command): void {
     .option('--experiment <uuid>', 'tasks of this experiment')
     .option('--since <time>', 'created at or after this ISO 8601 time')
     .option('--until <time>', 'created before this ISO 8601 time')
-    .option('--sort <field>', 'created_at, priority, status, problem_id, …; prefix "-" for descending (default -created_at)')
+    .option('--sort <field>', 'created_at, updated_at, started_at, completed_at or priority; prefix "-" for descending (default -created_at)')
     .option('--limit <n>', 'tasks per page, 1-100 (default 20)', intOption('--limit', 1, 100))
     .option('--page <n>', 'page number (default 1)', intOption('--page', 1));
   finish(cmd, {
@@ -559,6 +564,7 @@ function registerTasks(program: Command): void {
       'aiopslab-executor tasks --status running,pending',
       'aiopslab-executor tasks --status failed,timeout --search target_port --limit 50',
       'aiopslab-executor tasks --worker worker-host1-1 --sort -completed_at',
+      'aiopslab-executor tasks --status pending --sort -priority --limit 100 --page 2',
       "aiopslab-executor tasks --status completed --json | jq -r '.tasks[].id'",
     ],
   }).action(run(async (o: TasksOpts) => {

@@ -109,7 +109,7 @@ export function experimentBody(o: RunOpts): Record<string, unknown> {
   return body;
 }
 
-const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+const pct = (x: number | null, decimals = 1) => (x === null ? '-' : `${(x * 100).toFixed(decimals)}%`);
 const fixed = (x: number | null, d: number) => (x === null ? '-' : x.toFixed(d));
 
 function progressLine(e: ExperimentJson): string {
@@ -155,7 +155,8 @@ export function renderResultsTable(rows: StatsJson[], table: string, style: Outp
     { header: 'N', value: (r) => String(r.tasks), align: 'right' },
     { header: 'ERR', value: (r) => String(r.errored), align: 'right' },
     { header: 'SUCCESS', value: (r) => pct(r.success_rate), align: 'right' },
-    { header: '95% CI', value: (r) => (r.success_ci_low === null ? '-' : `${pct(r.success_ci_low)}–${pct(r.success_ci_high)}`), align: 'right' },
+    // The API rounds the bounds to 4 decimals; two decimals of a percent show them without rounding twice.
+    { header: '95% CI', value: (r) => (r.success_ci_low === null ? '-' : `${pct(r.success_ci_low, 2)}–${pct(r.success_ci_high, 2)}`), align: 'right' },
     ...(table === 'by_model' ? [] : [
       { header: 'TTX', value: (r: StatsJson) => r.ttx_name ?? '-' },
       { header: 'MEAN s', value: (r: StatsJson) => fixed(r.ttx_mean_s, 1), align: 'right' as const },

@@ -49,7 +49,7 @@ function firstLine(text: string): string {
 }
 
 function failureText(cmd: string, r: ProbeResult): string {
-  if (r.failure === 'missing') return `${cmd} was not found on PATH`;
+  if (r.failure === 'missing') return cmd.includes('/') ? `${cmd} does not exist or is not executable` : `${cmd} was not found on PATH`;
   if (r.failure === 'timeout') return `${cmd} did not answer within ${PROBE_TIMEOUT_MS / 1000} s`;
   return firstLine(r.stderr) || firstLine(r.stdout) || `${cmd} failed`;
 }

@@ -9,6 +9,7 @@ import { taskParametersSchema, normalizeTaskParameters, PROBLEM_ID_PATTERN, type
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { TASK_TYPES, combinationCount, type ExperimentLimits, type ExperimentRow, type SharedParameters } from './experimentRecord.js';
+import { isUuid } from './experimentQueries.js';
 import { expandProblemSelectors, normalizeSelectors, type SelectableProblem } from './problemSelection.js';
 import type { ExperimentDefinition } from './submitExperiment.js';
 
@@ -127,11 +128,13 @@ export function limitModelId(m: ResolvedModel): string {
 
 /** A complete definition for a new experiment; missing required parts are a 422 naming them. */
 export function buildDefinition(b: CreateExperimentBody, catalog: readonly SelectableProblem[]): ExperimentDefinition {
-  const missing: Array<{ field: string; reason: string }> = [];
-  if (!b.name) missing.push({ field: 'name', reason: 'is required to create an experiment' });
-  if (!b.models?.length) missing.push({ field: 'models', reason: 'is required to create an experiment' });
-  if (!SELECTOR_FIELDS.some((k) => b[k]?.length)) missing.push({ field: 'problem_ids', reason: 'give problem_ids, patterns, applications or task_types' });
-  if (missing.length) throw new AppError('validation_failed', missing.map((m) => `${m.field}: ${m.reason}`).join('; '), missing);
+  const issues: Array<{ field: string; reason: string }> = [];
+  if (!b.name) issues.push({ field: 'name', reason: 'is required to create an experiment' });
+  // Experiments are addressed by id or name in one path segment, so a name may not look like an id.
+  else if (isUuid(b.name)) issues.push({ field: 'name', reason: 'must not have the form of a uuid' });
+  if (!b.models?.length) issues.push({ field: 'models', reason: 'is required to create an experiment' });
+  if (!SELECTOR_FIELDS.some((k) => b[k]?.length)) issues.push({ field: 'problem_ids', reason: 'give problem_ids, patterns, applications or task_types' });
+  if (issues.length) throw new AppError('validation_failed', issues.map((m) => `${m.field}: ${m.reason}`).join('; '), issues);
   const selectors = normalizeSelectors(b as Parameters<typeof normalizeSelectors>[0]);
   const problemIds = expandProblemSelectors(selectors, catalog);
   const parameters = sharedParameters(b.parameters);

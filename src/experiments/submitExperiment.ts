@@ -46,21 +46,24 @@ export async function createMissingTasks(db: Queryable, experimentId: string, c:
               unnest(e.models, $2::text[]) WITH ORDINALITY AS m(model, resolved, mord),
               generate_series(1, e.repeats) AS r(rep)
      ), missing AS (
-       SELECT c.* FROM combos c
+       SELECT c.*, row_number() OVER (ORDER BY c.rep, c.pord, c.mord) AS ord, count(*) OVER () AS total FROM combos c
         WHERE NOT EXISTS (
           SELECT 1 FROM tasks t
            WHERE t.experiment_id = $1 AND t.problem_id = c.problem_id AND t.experiment_model = c.model AND t.experiment_repeat = c.rep
              AND (t.status IN ('pending', 'running', 'completed') OR (NOT $4::boolean AND t.status IN ('failed', 'timeout'))))
      ), ins AS (
-       -- Repeat-major order: with a spend cap, every problem × model runs once before any runs twice.
+       -- Claims take equal priorities oldest first, so created_at spaces the tasks 1 µs apart in
+       -- repeat-major order (with a spend cap, every problem × model runs once before any runs
+       -- twice). Spaced backwards from now(), never ahead of a later claim's started_at.
        INSERT INTO tasks (problem_id, priority, parameters, backend_type, timeout_minutes, max_steps, max_attempts,
-                          experiment_id, callback_url, experiment_model, experiment_repeat, resolved_model)
+                          experiment_id, callback_url, experiment_model, experiment_repeat, resolved_model, created_at)
        SELECT m.problem_id, (e.parameters->>'priority')::int,
               jsonb_set(e.parameters, '{agent_config}', COALESCE(e.parameters->'agent_config', '{}'::jsonb) || jsonb_build_object('model', m.model)),
               e.parameters->>'backend_type', (e.parameters->>'timeout_minutes')::int, (e.parameters->>'max_steps')::int, $3,
-              e.id, e.parameters->>'callback_url', m.model, m.rep, m.resolved
+              e.id, e.parameters->>'callback_url', m.model, m.rep, m.resolved,
+              now() - make_interval(secs => (m.total - m.ord)::float8 / 1e6)
          FROM missing m CROSS JOIN e
-        ORDER BY m.rep, m.pord, m.mord
+        ORDER BY m.ord
        ON CONFLICT (experiment_id, problem_id, experiment_model, experiment_repeat)
           WHERE experiment_model IS NOT NULL AND status IN ('pending', 'running', 'completed') DO NOTHING
        RETURNING id, problem_id, parameters, experiment_id, experiment_repeat

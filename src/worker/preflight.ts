@@ -9,7 +9,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { loadModelCatalog, type ModelCatalogView } from '../agent/modelCatalog.js';
 import { requireProviderKey, resolveModel, type ResolvedModel } from '../agent/modelResolution.js';
-import { resolveAiopslabPython } from '../doctor/doctorChecks.js';
+import { resolveAiopslabPython } from '../bridge/aiopslabPython.js';
 import { getProblem, unsupportedReason, type ProblemEntry } from '../catalog/problemCatalog.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';

@@ -4,7 +4,7 @@
  * collects page errors so a test fails on a JavaScript exception it did not look for.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { PACKAGE_ROOT, WEB_DIST_DIR } from '../../src/packagePaths.js';
@@ -25,9 +25,21 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Builds web/dist unless a build is there (CI builds it in `npm run build`). */
+function newestMtime(p: string): number {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...readdirSync(p).map((f) => newestMtime(path.join(p, f))));
+}
+
+/**
+ * Builds web/dist when it is missing or older than the dashboard's sources (CI builds it in
+ * `npm run build`; a developer who edited web/src must not test yesterday's bundle).
+ */
 export function ensureDashboardBuilt(): void {
-  if (existsSync(path.join(WEB_DIST_DIR, 'index.html'))) return;
+  const index = path.join(WEB_DIST_DIR, 'index.html');
+  const web = path.join(PACKAGE_ROOT, 'web');
+  const sources = ['src', 'public', 'index.html', 'vite.config.ts'].map((f) => path.join(web, f)).filter((f) => existsSync(f));
+  if (existsSync(index) && statSync(index).mtimeMs >= Math.max(...sources.map(newestMtime))) return;
   execFileSync(process.execPath, [path.join(PACKAGE_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
     cwd: PACKAGE_ROOT, stdio: 'inherit',
   });
@@ -50,6 +62,9 @@ export async function openPage(browser: Browser, baseUrl: string, opts: { viewpo
     viewport: VIEWPORTS[opts.viewport ?? 'laptop'],
     colorScheme: opts.colorScheme ?? 'light',
     deviceScaleFactor: 1,
+    // Fixed, so "today" and day boundaries in charts match what the tests compute in UTC.
+    timezoneId: 'UTC',
+    locale: 'en-US',
     isMobile: opts.viewport === 'phone',
     hasTouch: opts.viewport === 'phone',
   });
@@ -72,6 +87,8 @@ export async function openPage(browser: Browser, baseUrl: string, opts: { viewpo
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  // From the top, or the sticky header is drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }

@@ -16,8 +16,10 @@ export function fmtCompact(n: number | null | undefined): string {
   return trim(n);
 }
 
+/** Up to 3 significant digits, without trailing decimal zeros (12.50 -> 12.5, 200 stays 200). */
 function trim(n: number): string {
-  return (Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2)).replace(/\.?0+$/, '') || '0';
+  const s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : n.toFixed(2);
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
 }
 
 /** Dollars with enough digits to tell small LLM costs apart ($0.000123). */
@@ -37,7 +39,7 @@ export function fmtPerMillion(perToken: number | string | null | undefined): str
   const v = typeof perToken === 'string' ? Number(perToken) : perToken;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return DASH;
   const m = v * 1e6;
-  return m === 0 ? 'free' : `$${m >= 10 ? m.toFixed(1) : m.toFixed(m >= 1 ? 2 : 3)}`;
+  return m === 0 ? 'free' : `$${m >= 1 ? m.toFixed(2) : m.toFixed(3)}`;
 }
 
 export function fmtPercent(r: number | null | undefined, digits = 0): string {
@@ -88,6 +90,10 @@ export function fmtTime(iso: string | null | undefined): string {
   if (!iso) return DASH;
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? DASH : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export function shortId(id: string | null | undefined): string {

@@ -9,16 +9,13 @@ import { resolveModel } from '../../agent/modelResolution.js';
 import { AppError } from '../../errors.js';
 import { experimentToJson, type ExperimentRow } from '../../experiments/experimentRecord.js';
 import { experimentsProgress } from '../../experiments/experimentProgress.js';
-import { findExperiment, getExperiment, listExperiments } from '../../experiments/experimentQueries.js';
-import {
-  buildDefinition, checkModelCaps, createExperimentBodySchema, definitionConflicts, hasDefinition, limitModelId, limitProperties,
-  limitsFromBody, resolveModels, type CreateExperimentBody,
-} from '../../experiments/experimentRequest.js';
+import { getExperiment, listExperiments } from '../../experiments/experimentQueries.js';
+import { checkModelCaps, createExperimentBodySchema, limitProperties, limitsFromBody, type CreateExperimentBody } from '../../experiments/experimentRequest.js';
+import { resumeStoredExperiment, submitExperiment } from '../../experiments/experimentSubmission.js';
 import { experimentResults } from '../../experiments/experimentResults.js';
 import { listModelConcurrencyLimits, replaceModelConcurrencyLimits } from '../../experiments/modelConcurrencyLimits.js';
-import { loadSelectableProblems } from '../../experiments/problemSelection.js';
 import { RESULT_TABLES, resultsTableCsv, type ResultTable } from '../../experiments/resultsCsv.js';
-import { cancelExperiment, createExperiment, resumeExperiment, updateExperimentLimits, type SubmitOutcome } from '../../experiments/submitExperiment.js';
+import { cancelExperiment, updateExperimentLimits, type SubmitOutcome } from '../../experiments/submitExperiment.js';
 import type { AppDeps } from '../appDeps.js';
 
 const refParam = {
@@ -61,15 +58,6 @@ export function experimentRoutes(deps: AppDeps) {
     return { ...json, created: out.created, tasks_created: out.tasksCreated };
   };
 
-  const resume = async (e: ExperimentRow, body: CreateExperimentBody) => {
-    const limits = limitsFromBody(body);
-    checkModelCaps(limits.model_max_running, e.models);
-    const resolved = resolveModels(e.models, e.parameters, { config, catalog: await catalogView() });
-    return resumeExperiment(pool, e.id, limits, {
-      resolvedModels: resolved.map(limitModelId), maxAttempts: config.maxAttempts, retryFailed: body.retry_failed ?? false,
-    });
-  };
-
   return async function (app: FastifyInstance) {
     app.post('/experiments', {
       schema: {
@@ -78,31 +66,7 @@ export function experimentRoutes(deps: AppDeps) {
         body: createExperimentBodySchema,
       },
     }, async (req, reply) => {
-      const body = req.body as CreateExperimentBody;
-      let existing = await findExperiment(pool, body.id ?? body.name!);
-      if (body.id && !existing) throw new AppError('experiment_not_found', `Experiment ${body.id} not found`);
-      if (existing && body.id && body.name && existing.name !== body.name) {
-        throw new AppError('experiment_conflict', `Experiment ${body.id} is named "${existing.name}", not "${body.name}"`, [{ field: 'name', reason: `stored: ${existing.name}` }]);
-      }
-      if (!existing) {
-        const def = buildDefinition(body, await loadSelectableProblems(pool));
-        const resolved = resolveModels(def.models, def.parameters, { config, catalog: await catalogView() });
-        const l = limitsFromBody(body);
-        const out = await createExperiment(pool, def, {
-          spend_cap_usd: l.spend_cap_usd ?? null, max_running_per_model: l.max_running_per_model ?? null, model_max_running: l.model_max_running ?? {},
-        }, { resolvedModels: resolved.map(limitModelId), maxAttempts: config.maxAttempts, retryFailed: false });
-        if (out) return submitted(out, reply);
-        // Another request created the same name meanwhile: treat this one as its resubmission.
-        existing = await getExperiment(pool, def.name);
-      }
-      if (hasDefinition(body)) {
-        const conflicts = definitionConflicts(existing, body);
-        if (conflicts.length) {
-          throw new AppError('experiment_conflict',
-            `Experiment "${existing.name}" exists with a different ${conflicts.map((c) => c.field).join(', ')}; resubmit it unchanged (or with only its name) to resume, or choose a new name`, conflicts);
-        }
-      }
-      return submitted(await resume(existing, body), reply);
+      return submitted(await submitExperiment(deps, req.body as CreateExperimentBody), reply);
     });
 
     app.get('/experiments', {
@@ -141,7 +105,7 @@ export function experimentRoutes(deps: AppDeps) {
       },
     }, async (req, reply) => {
       const e = await getExperiment(pool, (req.params as { experiment: string }).experiment);
-      return submitted(await resume(e, (req.body ?? {}) as CreateExperimentBody), reply);
+      return submitted(await resumeStoredExperiment(deps, e, (req.body ?? {}) as CreateExperimentBody), reply);
     });
 
     app.patch('/experiments/:experiment', {

@@ -15,6 +15,8 @@ const HEADERS: Record<TaskColumn, string> = {
   duration: 'Duration', reward: 'Reward', cost: 'Cost', error: 'Error',
 };
 const NUMERIC = new Set<TaskColumn>(['priority', 'duration', 'reward', 'cost']);
+/** Long text: on phones it goes under its label instead of beside it. */
+const BLOCK = new Set<TaskColumn>(['error']);
 
 export function taskDurationMs(t: Task, now: number): number | null {
   if (!t.started_at) return null;
@@ -27,7 +29,7 @@ function cell(t: Task, c: TaskColumn, now: number) {
       return <a href={href(`/tasks/${t.id}`)} class="task-link"><span class="mono">{t.problem_id}</span><span class="muted small"> #{shortId(t.id)}</span></a>;
     case 'status': return <StatusBadge status={t.status} />;
     case 'model': return <span class="mono small">{String(t.result?.model ?? t.parameters?.agent_config?.model ?? DASH)}</span>;
-    case 'worker': return t.worker_id ? <span class="mono small">{t.worker_id}</span> : DASH;
+    case 'worker': return t.worker_id ? <span class="mono small nowrap">{t.worker_id}</span> : DASH;
     case 'priority': return t.priority;
     case 'created': return <time dateTime={t.created_at} title={new Date(t.created_at).toLocaleString()}>{fmtAgo(t.created_at, now)}</time>;
     case 'duration': return fmtDuration(taskDurationMs(t, now));
@@ -37,7 +39,7 @@ function cell(t: Task, c: TaskColumn, now: number) {
       return r === null && typeof s !== 'boolean' ? DASH : <span class={s === true ? 'ok' : s === false ? 'bad' : ''}>{r === null ? (s ? '✓' : '✗') : r.toFixed(2)}</span>;
     }
     case 'cost': return fmtUsd(num(t.result?.usage?.cost_usd));
-    case 'error': return t.error_type ? <span title={t.error_details ?? undefined}><code>{t.error_type}</code> <span class="muted small clamp">{t.error_details}</span></span> : DASH;
+    case 'error': return t.error_type ? <div title={t.error_details ?? undefined}><code>{t.error_type}</code> <span class="muted small clamp">{t.error_details}</span></div> : DASH;
   }
 }
 
@@ -53,7 +55,7 @@ export function TaskTable({ tasks, columns, caption }: { tasks: Task[]; columns:
         <tbody>
           {tasks.map((t) => (
             <tr key={t.id} data-task-id={t.id} data-status={t.status}>
-              {columns.map((c) => <td key={c} data-label={HEADERS[c]} class={NUMERIC.has(c) ? 'num' : undefined}>{cell(t, c, now)}</td>)}
+              {columns.map((c) => <td key={c} data-label={HEADERS[c]} class={NUMERIC.has(c) ? 'num' : BLOCK.has(c) ? 'cell-block' : undefined}>{cell(t, c, now)}</td>)}
             </tr>
           ))}
         </tbody>

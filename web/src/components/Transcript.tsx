@@ -4,7 +4,7 @@
  * from the step annotation on the reply, else from the next user message (the observation the
  * agent got next), so older or partial conversations still read correctly.
  */
-import { DASH, fmtCall, fmtDuration, fmtInt, fmtUsd, num } from '../format';
+import { DASH, fmtCall, fmtDuration, fmtInt, fmtUsd, num, plural } from '../format';
 import type { Conversation, Message } from '../types';
 import { Empty } from './Notices';
 
@@ -39,8 +39,8 @@ export function buildTurns(messages: Message[]): { intro: Message[]; turns: Turn
   return { intro, turns, waiting };
 }
 
-function lineCount(s: string): number {
-  return s ? s.split('\n').length : 0;
+function lines(s: string): string {
+  return plural(s ? s.split('\n').length : 0, 'line');
 }
 
 function TurnView({ turn, index }: { turn: Turn; index: number }) {
@@ -62,12 +62,12 @@ function TurnView({ turn, index }: { turn: Turn; index: number }) {
       </div>
       {turn.input && (
         <details class="io">
-          <summary>Input to the agent <span class="muted small">({lineCount(turn.input.content)} lines)</span></summary>
+          <summary>Input to the agent <span class="muted small">({lines(turn.input.content)})</span></summary>
           <pre class="pre">{turn.input.content}</pre>
         </details>
       )}
       <div class="reply">
-        <span class="visually-hidden">Agent reply:</span>
+        <span class="reply-label">Agent</span>
         <pre class="pre pre-reply">{turn.reply.content || <em class="muted">(empty reply)</em>}</pre>
       </div>
       <dl class="metrics">
@@ -83,7 +83,7 @@ function TurnView({ turn, index }: { turn: Turn; index: number }) {
       {response !== null && (
         <details class="io env-response">
           <summary>
-            Environment response <span class="muted small">({lineCount(response)} lines{env?.duration_ms !== undefined ? ` · ${fmtDuration(env.duration_ms)}` : ''}{env?.response_truncated ? ' · truncated' : ''})</span>
+            Environment response <span class="muted small">({lines(response)}{env?.duration_ms !== undefined ? ` · ${fmtDuration(env.duration_ms)}` : ''}{env?.response_truncated ? ' · truncated' : ''})</span>
           </summary>
           <pre class="pre">{response}</pre>
         </details>
@@ -99,7 +99,7 @@ export function TranscriptView({ conversation, active }: { conversation: Convers
     <div class="transcript">
       {intro.map((m, i) => (
         <details key={`intro-${i}`} class="io intro">
-          <summary>{m.role === 'system' ? 'System prompt' : 'Task instructions'} <span class="muted small">({lineCount(m.content)} lines)</span></summary>
+          <summary>{m.role === 'system' ? 'System prompt' : 'Task instructions'} <span class="muted small">({lines(m.content)})</span></summary>
           <pre class="pre">{m.content}</pre>
         </details>
       ))}

@@ -92,7 +92,8 @@ export function SpendPage({ params }: { params: URLSearchParams }) {
     { stream: GLOBAL_STREAM, when: (e) => e.type === 'message' || (e.type === 'task' && ['completed', 'failed', 'timeout'].includes(String(e.data.status))), debounceMs: 2000 });
   const s = spend.data;
   const categories = s ? dayRange(s.today, s.days) : [];
-  const series = s ? s.totals_by_model.map((r) => r.model) : [];
+  // Sorted by name, so a model keeps its colour whatever its rank.
+  const series = s ? s.totals_by_model.map((r) => r.model).sort() : [];
   const cell = useMemo(() => {
     const m = new Map<string, { cost: number; tokens: number }>();
     for (const r of s?.daily ?? []) m.set(`${r.day}|${r.model}`, { cost: r.cost_usd, tokens: r.total_tokens });

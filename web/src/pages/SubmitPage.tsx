@@ -5,6 +5,7 @@
  * server's defaults apply. One Idempotency-Key per filled-in form, so a double click or a retry
  * after a lost response queues one task, not two.
  */
+import { Fragment } from 'preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, api } from '../api';
 import { ErrorNotice } from '../components/Notices';
@@ -147,13 +148,11 @@ export function SubmitPage({ params }: { params: URLSearchParams }) {
     if (!d) return null;
     return (
       <div class="field-error" id={`f-${k}-error`} role="alert">
-        {d.reason}
+        {d.reason.charAt(0).toUpperCase() + d.reason.slice(1)}.
         {d.closest && d.closest.length > 0 && (
-          <span class="suggestions"> Did you mean{' '}
-            {d.closest.map((c, i) => (
-              <span key={c}>{i > 0 && ', '}<button type="button" class="btn-link suggestion" onClick={() => set(k, c)}>{c}</button></span>
-            ))}?
-          </span>
+          <span class="suggestions"> Did you mean {d.closest.map((c, i) => (
+            <Fragment key={c}>{i > 0 ? ', ' : ''}<button type="button" class="btn-link suggestion" onClick={() => set(k, c)}>{c}</button></Fragment>
+          ))}?</span>
         )}
       </div>
     );

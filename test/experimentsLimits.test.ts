@@ -1,0 +1,130 @@
+/**
+ * Limits enforced by the claim statement itself: an experiment's spend cap, its per-model running
+ * caps, and global caps by model glob. A task over a limit is skipped and the next one is claimed,
+ * so a capped model never stalls the rest of the queue.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { submitTask } from '../src/queue/submitTask.js';
+import type { TaskParameters, TaskRow } from '../src/queue/taskRecord.js';
+import { addWorker, claimNext, comboOf, finishWith, recordSpend, startExperimentsApi, type ExperimentsApi } from './experimentsSupport.js';
+
+let h: ExperimentsApi;
+beforeAll(async () => { h = await startExperimentsApi(); });
+afterAll(async () => { await h.close(); });
+// Each test starts from an empty queue with idle workers.
+afterEach(async () => {
+  await h.db.pool.query(`UPDATE tasks SET status = 'cancelled', completed_at = now() WHERE status IN ('pending', 'running')`);
+  await h.db.pool.query(`UPDATE workers SET status = 'idle', current_task_id = NULL`);
+  await h.db.pool.query('DELETE FROM model_concurrency_limits');
+});
+
+const A = 'stand-in/alpha';
+const B = 'stand-in/beta';
+const P = ['k8s_target_port-misconfig-detection-1', 'k8s_target_port-misconfig-detection-2', 'k8s_target_port-misconfig-detection-3'];
+
+/** A task outside any experiment, as POST /tasks makes it. */
+async function plainTask(model: string, problemId = 'noop_detection_hotel_reservation-1'): Promise<TaskRow> {
+  const parameters: TaskParameters = { max_steps: 5, timeout_minutes: 30, priority: 5, agent_config: { model } };
+  return (await submitTask(h.db.pool, { problemId, parameters, maxAttempts: 2 })).task;
+}
+
+async function workers(...ids: string[]) {
+  for (const id of ids) await addWorker(h.db.pool, id);
+}
+
+describe('spend cap', () => {
+  it('starts no new task of the experiment once its spend (running tasks included) reaches the cap, and others still run', async () => {
+    const e = await h.post('/api/v1/experiments', { name: 'capped', problem_ids: P, models: [A], spend_cap_usd: 0.05 });
+    expect(e.status).toBe(201);
+    const other = await plainTask(B); // queued after the experiment, same priority
+    await workers('w-cap-1', 'w-cap-2', 'w-cap-3', 'w-cap-4');
+
+    const t1 = (await claimNext(h.db.pool, 'w-cap-1'))!;
+    expect(t1.experiment_id).toBe(e.body.id);
+    await recordSpend(h.db.pool, t1, { prompt: 1000, completion: 100, cost: 0.03 }); // running, $0.03 so far
+    const t2 = (await claimNext(h.db.pool, 'w-cap-2'))!;
+    expect(t2.experiment_id).toBe(e.body.id); // 0.03 < 0.05
+    await recordSpend(h.db.pool, t2, { prompt: 1000, completion: 100, cost: 0.02 }); // 0.05: the cap is reached
+
+    const t3 = (await claimNext(h.db.pool, 'w-cap-3'))!;
+    expect(t3.id).toBe(other.id); // the experiment's third task is skipped, the queue goes on
+    expect(await claimNext(h.db.pool, 'w-cap-4')).toBeNull();
+
+    await finishWith(h.db.pool, t1, 'w-cap-1', { status: 'completed', success: true, ttx: 1, steps: 1, prompt: 0, completion: 0, cost: 0 });
+    await finishWith(h.db.pool, t2, 'w-cap-2', { status: 'completed', success: true, ttx: 1, steps: 1, prompt: 0, completion: 0, cost: 0 });
+    const capped = (await h.get('/api/v1/experiments/capped')).body.progress;
+    expect(capped).toMatchObject({ status: 'spend_cap_reached', spend_cap_reached: true, spend_usd: 0.05, counts: { pending: 1, running: 0, completed: 2 } });
+
+    // Raising the cap lets it go on at the next claim.
+    const raised = await h.app.inject({ method: 'PATCH', url: '/api/v1/experiments/capped', payload: { spend_cap_usd: 0.06 } });
+    expect(raised.statusCode).toBe(200);
+    expect(raised.json().limits.spend_cap_usd).toBe(0.06);
+    const t4 = (await claimNext(h.db.pool, 'w-cap-4'))!;
+    expect(t4.experiment_id).toBe(e.body.id);
+  });
+});
+
+describe('per-model concurrency in an experiment', () => {
+  it('caps running tasks per model (max_running_per_model, overridden per model) without stalling other tasks', async () => {
+    const e = await h.post('/api/v1/experiments', { name: 'concurrency', problem_ids: P, models: [A, B], max_running_per_model: 1, model_max_running: { [B]: 2 } });
+    expect(e.status).toBe(201);
+    const other = await plainTask(A); // a plain task of the same model is not the experiment's business
+    await workers('w-c-1', 'w-c-2', 'w-c-3', 'w-c-4', 'w-c-5', 'w-c-6');
+    const claimed: TaskRow[] = [];
+    for (const w of ['w-c-1', 'w-c-2', 'w-c-3', 'w-c-4']) claimed.push((await claimNext(h.db.pool, w))!);
+    // Queue order is d1·A, d1·B, d2·A, d2·B, d3·A, d3·B, then the plain task.
+    expect(claimed.map((t) => (t.experiment_id ? comboOf(t) : 'plain'))).toEqual([
+      `${P[0]}|${A}|1`, `${P[0]}|${B}|1`, `${P[1]}|${B}|1`, 'plain',
+    ]);
+    expect(claimed[3]!.id).toBe(other.id);
+    expect(await claimNext(h.db.pool, 'w-c-5')).toBeNull(); // alpha has 1 running, beta 2: both full
+
+    // One of alpha's ends: the next alpha task can start.
+    await finishWith(h.db.pool, claimed[0]!, 'w-c-1', { status: 'completed', success: true, ttx: 1, steps: 1, prompt: 1, completion: 1, cost: 0 });
+    const next = (await claimNext(h.db.pool, 'w-c-5'))!;
+    expect(comboOf(next)).toBe(`${P[1]}|${A}|1`);
+    expect((await h.get('/api/v1/experiments/concurrency')).body.progress.by_model.map((m: any) => [m.model, m.counts.running, m.max_running]))
+      .toEqual([[A, 1, 1], [B, 2, 2]]);
+
+    // Lifting alpha's cap through PATCH (null clears) frees its last task.
+    await h.app.inject({ method: 'PATCH', url: '/api/v1/experiments/concurrency', payload: { max_running_per_model: null } });
+    const last = (await claimNext(h.db.pool, 'w-c-6'))!;
+    expect(comboOf(last)).toBe(`${P[2]}|${A}|1`);
+  });
+});
+
+describe('global caps by model glob', () => {
+  it('applies to every task whose model matches, experiment or not, matching experiments by resolved id', async () => {
+    const put = await h.app.inject({
+      method: 'PUT', url: '/api/v1/concurrency-limits',
+      payload: { limits: [{ model_pattern: 'stand-in/*', max_running: 1 }, { model_pattern: 'openai/*', max_running: 0 }] },
+    });
+    expect(put.statusCode).toBe(200);
+    // A short name is resolved at submission (gpt-4o-mini -> openai/gpt-4o-mini), so the openai/* cap of 0 holds it back.
+    const e = await h.post('/api/v1/experiments', { name: 'global-caps', problem_ids: [P[0]], models: ['gpt-4o-mini'], parameters: { priority: 9 } });
+    expect(e.status).toBe(201);
+    const resolved = await h.db.pool.query('SELECT resolved_model FROM tasks WHERE experiment_id = $1', [e.body.id]);
+    expect(resolved.rows).toEqual([{ resolved_model: 'openai/gpt-4o-mini' }]);
+    const a = await plainTask(A);
+    const b = await plainTask(B);
+    const x = await plainTask('other/x');
+    await workers('w-g-1', 'w-g-2', 'w-g-3');
+    expect((await claimNext(h.db.pool, 'w-g-1'))!.id).toBe(a.id);
+    expect((await claimNext(h.db.pool, 'w-g-2'))!.id).toBe(x.id); // b waits: stand-in/* is full
+    expect(await claimNext(h.db.pool, 'w-g-3')).toBeNull();
+    const limits = (await h.get('/api/v1/concurrency-limits')).body.limits;
+    expect(limits.map((l: any) => [l.model_pattern, l.max_running, l.running])).toEqual([['openai/*', 0, 0], ['stand-in/*', 1, 1]]);
+
+    // LIKE's own wildcards in a glob are literal: `stand_in/*` does not match `stand-in/beta`.
+    await h.app.inject({ method: 'PUT', url: '/api/v1/concurrency-limits', payload: { limits: [{ model_pattern: 'stand_in/*', max_running: 0 }, { model_pattern: 'openai/*', max_running: 0 }] } });
+    expect((await claimNext(h.db.pool, 'w-g-3'))!.id).toBe(b.id);
+
+    // Removing the caps (PUT replaces the whole set) releases the experiment's task.
+    await h.app.inject({ method: 'PUT', url: '/api/v1/concurrency-limits', payload: { limits: [] } });
+    await workers('w-g-4');
+    expect((await claimNext(h.db.pool, 'w-g-4'))!.experiment_id).toBe(e.body.id);
+
+    const dup = await h.app.inject({ method: 'PUT', url: '/api/v1/concurrency-limits', payload: { limits: [{ model_pattern: 'a/*', max_running: 1 }, { model_pattern: 'a/*', max_running: 2 }] } });
+    expect(dup.statusCode).toBe(422);
+  });
+});
