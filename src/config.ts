@@ -60,6 +60,14 @@ export const CONFIG_VARIABLES = [
   { name: 'API_TOKEN', kind: 'list', default: null, secret: true, description: 'Comma-separated bearer tokens; when set, the API and dashboard require one.' },
   { name: 'WORKER_TOKEN', kind: 'list', default: null, secret: true, description: 'Comma-separated tokens for the worker-host endpoints (register, heartbeat, claim, complete, fail).' },
   { name: 'BODY_LIMIT_BYTES', kind: 'int', default: 1048576, description: 'Largest accepted request body; larger ones get 413.' },
+  { name: 'SUBMIT_RATE_LIMIT', kind: 'int', default: 120, description: 'Task submissions (POST /api/v1/tasks) allowed per minute per client (its token, else its address), with bursts up to the same number; beyond it 429 `rate_limited` with Retry-After. 0 turns the limit off.' },
+  { name: 'WEBHOOK_SECRET', kind: 'string', default: null, secret: true, description: 'Key of the HMAC-SHA256 signature of webhook deliveries (header X-AIOpsLab-Signature: sha256=<hex> over `<X-AIOpsLab-Timestamp>.<raw body>`). Unset: deliveries are sent unsigned.' },
+  { name: 'WEBHOOK_ALLOW_PRIVATE', kind: 'bool', default: false, description: 'Allow callback_url targets on loopback, private (RFC 1918, fc00::/7) and carrier-grade NAT addresses. Link-local (cloud metadata) needs WEBHOOK_ALLOWED_HOSTS.' },
+  { name: 'WEBHOOK_ALLOWED_HOSTS', kind: 'list', default: null, description: 'Comma-separated host names and CIDR ranges (e.g. `hooks.internal,10.1.0.0/16`) allowed as callback_url targets even when they resolve to non-public addresses.' },
+  { name: 'WEBHOOK_MAX_ATTEMPTS', kind: 'int', default: 8, description: 'Delivery attempts of one webhook before it is recorded as failed.' },
+  { name: 'WEBHOOK_RETRY_BASE_DELAY', kind: 'number', default: 10, description: 'Seconds before the first webhook retry; doubles per attempt (capped at one hour). A Retry-After from the receiver is honoured within that cap.' },
+  { name: 'WEBHOOK_TIMEOUT', kind: 'number', default: 10, description: 'Seconds one webhook delivery may take (connect + response).' },
+  { name: 'WEBHOOK_POLL_INTERVAL', kind: 'number', default: 5, description: 'Seconds between polls for due webhook deliveries (a task ending also wakes the delivery loop at once).' },
   { name: 'ENABLE_DOCS', kind: 'bool', default: true, description: 'Serve OpenAPI JSON at /openapi.json and interactive docs at /docs.' },
   { name: 'ENABLE_METRICS', kind: 'bool', default: true, description: 'Serve Prometheus metrics at /metrics.' },
   { name: 'LOG_LEVEL', kind: 'string', default: 'info', description: 'pino log level (trace, debug, info, warn, error).' },
@@ -113,6 +121,14 @@ export interface Config {
   apiTokens: string[];
   workerTokens: string[];
   bodyLimitBytes: number;
+  submitRateLimit: number;
+  webhookSecret: string | null;
+  webhookAllowPrivate: boolean;
+  webhookAllowedHosts: string[];
+  webhookMaxAttempts: number;
+  webhookRetryBaseDelay: number;
+  webhookTimeout: number;
+  webhookPollInterval: number;
   enableDocs: boolean;
   enableMetrics: boolean;
   logLevel: string;
@@ -211,6 +227,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiTokens: list(env, 'API_TOKEN'),
     workerTokens: list(env, 'WORKER_TOKEN'),
     bodyLimitBytes: num(env, 'BODY_LIMIT_BYTES', { int: true, min: 1024 }),
+    submitRateLimit: num(env, 'SUBMIT_RATE_LIMIT', { int: true, min: 0 }),
+    webhookSecret: str(env, 'WEBHOOK_SECRET'),
+    webhookAllowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE'),
+    webhookAllowedHosts: list(env, 'WEBHOOK_ALLOWED_HOSTS'),
+    webhookMaxAttempts: num(env, 'WEBHOOK_MAX_ATTEMPTS', { int: true, min: 1 }),
+    webhookRetryBaseDelay: num(env, 'WEBHOOK_RETRY_BASE_DELAY', { min: 0 }),
+    webhookTimeout: num(env, 'WEBHOOK_TIMEOUT', { min: 0.1 }),
+    webhookPollInterval: num(env, 'WEBHOOK_POLL_INTERVAL', { min: 0.05 }),
     enableDocs: bool(env, 'ENABLE_DOCS'),
     enableMetrics: bool(env, 'ENABLE_METRICS'),
     logLevel: str(env, 'LOG_LEVEL')!,
@@ -220,6 +244,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** Values of every secret variable, so log redaction and leak scans can look for them. */
 export function secretValues(config: Config): string[] {
-  return [config.openrouterApiKey, config.openaiApiKey, config.compatibleApiKey, ...config.apiTokens, ...config.workerTokens, config.databaseUrl]
+  return [config.openrouterApiKey, config.openaiApiKey, config.compatibleApiKey, ...config.apiTokens, ...config.workerTokens, config.webhookSecret, config.databaseUrl]
     .filter((s): s is string => typeof s === 'string' && s.length >= 6);
 }

@@ -21,7 +21,7 @@ describe('a detection run that submits the right answer', () => {
   beforeAll(async () => {
     agent = new ScriptedAgent([shell('kubectl get svc -n test-social-network'), submit('Yes')]);
     run = await h.run({ problemId: 'k8s_target_port-misconfig-detection-1', agent });
-  }, 60_000);
+  }, 120_000);
 
   it('ends submitted, with AIOpsLab\'s detection results unchanged', () => {
     const { result } = run;
@@ -110,7 +110,7 @@ describe('scored runs per task type', () => {
     expect(s).toMatchObject({ status: 'completed', errorType: null });
     expect(s.result).toMatchObject({ success: false, reward: 0, task_type: 'localization' });
     expect(s.result.ttx).toMatchObject({ name: 'TTL' });
-  }, 60_000);
+  }, 120_000);
 
   it('an analysis dict reaches eval as a dict', async () => {
     const analysis = { system_level: 'Virtualization', fault_type: 'Misconfiguration' };
@@ -121,7 +121,7 @@ describe('scored runs per task type', () => {
     expect(result.session!.results).toEqual(result.results);
     const s = summarizeEpisode('k8s_target_port-misconfig-analysis-1', result);
     expect(s.result).toMatchObject({ success: true, reward: 1, task_type: 'analysis', ttx: { name: 'TTA', seconds: result.results!.TTA } });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('mitigation is judged from the cluster', () => {
@@ -148,7 +148,7 @@ describe('mitigation is judged from the cluster', () => {
     const apply = calls.find((c) => c.tool === 'kubectl' && c.argv[0] === 'apply' && c.argv[2]?.endsWith('user-service_modified.yaml'));
     expect(apply?.argv[2]).toBe(path.join(workDir, 'tmp', 'user-service_modified.yaml'));
     expect(existsSync(path.join(workDir, 'tmp', 'user-service_modified.yaml'))).toBe(true);
-  }, 60_000);
+  }, 120_000);
 
   it('without the fix, eval finds targetPort 9999 and the mitigation fails', async () => {
     const agent = new ScriptedAgent([submit()]);
@@ -157,7 +157,7 @@ describe('mitigation is judged from the cluster', () => {
     expect(result.results).toMatchObject({ success: false });
     const s = summarizeEpisode('k8s_target_port-misconfig-mitigation-1', result);
     expect(s).toMatchObject({ status: 'completed', result: { success: false, reward: 0 } });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('format errors and the step limit', () => {
@@ -177,7 +177,7 @@ describe('format errors and the step limit', () => {
     expect(agent.steps[2]!.response).toContain('commands must be quoted strings');
     expect(agent.requests[1]!.input.startsWith('Error parsing response: ')).toBe(true);
     expect(result.results).toMatchObject({ 'Detection Accuracy': 'Correct', steps: 5 });
-  }, 60_000);
+  }, 120_000);
 
   it('running out of steps is not an error: eval runs with no solution', async () => {
     const agent = new ScriptedAgent([shell('kubectl get pods -n test-social-network')], { repeatLast: true });
@@ -190,5 +190,5 @@ describe('format errors and the step limit', () => {
     expect(result.stopClean).toBe(true);
     const s = summarizeEpisode('k8s_target_port-misconfig-detection-2', result);
     expect(s).toMatchObject({ status: 'completed', errorType: null, result: { outcome: 'max_steps_reached', success: false, reward: 0 } });
-  }, 60_000);
+  }, 120_000);
 });

@@ -49,18 +49,19 @@ describe('an exception in init_problem after the fault was injected', () => {
     expect(s.status).toBe('failed');
     expect(s.errorType).toBe('aiopslab_init_failed');
     expect(s.errorDetails).toContain('RuntimeError in init_problem: wrk2 job failed');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a hang in init_problem', () => {
   it('is stopped at the init time limit with SIGTERM, which still runs the atexit fault recovery', async () => {
     const agent = new ScriptedAgent([submit('Yes')]);
     const t0 = Date.now();
-    const { result, stdout } = await h.run({ problemId: 'pod_kill_hotel_res-detection-1', agent, timeouts: { initSeconds: 6, stepSeconds: 30, teardownSeconds: 30 }, stopGraceSeconds: 5 });
+    // Generous enough to reach the hang (after the injection) on a loaded machine.
+    const { result, stdout } = await h.run({ problemId: 'pod_kill_hotel_res-detection-1', agent, timeouts: { initSeconds: 30, stepSeconds: 30, teardownSeconds: 30 }, stopGraceSeconds: 5 });
     const elapsed = Date.now() - t0;
     expect(result.outcome).toBe('aborted_in_init');
     expect(result.error).toMatchObject({ phase: 'init', type: 'PhaseTimeout' });
-    expect(result.error!.message).toContain('within 6 s');
+    expect(result.error!.message).toContain('within 30 s');
     // SIGTERM became a normal exit (code 3), not a kill.
     expect(result.exitSignal).toBeNull();
     expect(result.exitCode).toBe(3);
@@ -68,9 +69,9 @@ describe('a hang in init_problem', () => {
     expect(configMap('pod-kill-fault')).toBeUndefined();
     expect(result.stopClean).toBe(false);
     expect(result.stoppedBy).toBeNull();
-    expect(elapsed).toBeLessThan(6_000 + 5_000 + 4_000);
+    expect(elapsed).toBeLessThan(30_000 + 5_000 + 10_000);
     expect(summarizeEpisode('pod_kill_hotel_res-detection-1', result)).toMatchObject({ status: 'failed', errorType: 'aiopslab_init_failed' });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('an exception in eval', () => {
@@ -91,7 +92,7 @@ describe('an exception in eval', () => {
     const s = summarizeEpisode('wrong_bin_usage-localization-1', result);
     expect(s).toMatchObject({ status: 'failed', errorType: 'aiopslab_eval_failed' });
     expect(s.result).toMatchObject({ outcome: 'failed_in_eval', success: false, reward: 0 });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a failure in teardown after the results were saved', () => {
@@ -108,7 +109,7 @@ describe('a failure in teardown after the results were saved', () => {
     expect(s.errorType).toBeNull();
     expect(s.errorDetails).toContain('teardown failed');
     expect(s.result).toMatchObject({ success: true, reward: 1, outcome: 'failed_in_teardown' });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('an agent that throws', () => {
@@ -127,14 +128,24 @@ describe('an agent that throws', () => {
     const s = summarizeEpisode('scale_pod_zero_social_net-detection-1', result);
     expect(s).toMatchObject({ status: 'failed', errorType: 'llm_auth' });
     expect(s.errorDetails).toContain('OpenRouter rejected the API key');
-  }, 60_000);
+  }, 120_000);
+
+  it('configured secrets in the agent\'s error message never reach AIOpsLab', async () => {
+    const key = 'sk-or-v1-leaky-key-0123456789';
+    const agent = new ScriptedAgent([{ throw: new AppError('llm_auth', `Incorrect API key provided: ${key}`) }]);
+    const { result, output } = await h.run({ problemId: 'k8s_target_port-misconfig-detection-1', agent, secretValues: [key] });
+    expect(result.error!.message).toContain('Incorrect API key provided: [redacted]');
+    expect(JSON.stringify(result.error)).not.toContain(key);
+    expect(JSON.stringify(result.session)).not.toContain(key);
+    expect(output.some((o) => o.line.includes(key))).toBe(false);
+  }, 120_000);
 
   it('an error without a known code becomes internal', async () => {
     const agent = new ScriptedAgent([{ throw: new Error('bug in the agent') }]);
     const { result } = await h.run({ problemId: 'k8s_target_port-misconfig-detection-1', agent });
     expect(result.outcome).toBe('aborted_in_loop');
     expect(summarizeEpisode('k8s_target_port-misconfig-detection-1', result).errorType).toBe('internal');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a bridge that cannot start', () => {

@@ -31,7 +31,7 @@ describe('where agent commands run', () => {
     expect(execs[0]!.argv).toEqual(['exec', 'aiopslab-worker-001-internal-control-plane', 'sh', '-c', TRICKY]);
     // Upstream's output convention: stdout of the command inside the node.
     expect(agent.steps[0]!.response).toMatch(/^quoted /);
-  }, 60_000);
+  }, 120_000);
 
   it('with hostShellExpansion, upstream\'s host shell expands $VAR, $(...) and backticks first (still the worker\'s container)', async () => {
     const start = h.standins.calls().length;
@@ -42,7 +42,7 @@ describe('where agent commands run', () => {
     const uid = String(os.userInfo().uid);
     const hostname = execFileSync('hostname', { encoding: 'utf8' }).trim();
     expect(exec.argv[4]).toBe(`echo "quoted" ${h.cluster.home} ${uid} ${hostname}`);
-  }, 60_000);
+  }, 120_000);
 
   it('never reaches the hard-coded kind-control-plane, even when the cluster has no container', async () => {
     const start = h.standins.calls().length;
@@ -52,7 +52,7 @@ describe('where agent commands run', () => {
     expect(agent.steps[0]!.response).toMatch(/^\[ERROR\] Docker command execution failed: .*no control-plane container/);
     expect(h.standins.calls().slice(start).filter((c) => c.tool === 'docker')).toEqual([]);
     expect(h.standins.calls().some((c) => c.argv.includes('kind-control-plane'))).toBe(false);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('the bridge\'s environment', () => {
@@ -84,7 +84,7 @@ describe('the bridge\'s environment', () => {
     workDir = run.workDir;
     text = readFileSync(path.join(workDir, 'environment.json'), 'utf8');
     dump = JSON.parse(text);
-  }, 60_000);
+  }, 120_000);
 
   it('holds no LLM key, database URL, token, secret or password, by name or by value', () => {
     for (const [name, value] of Object.entries(secrets)) {
@@ -142,7 +142,7 @@ describe('two workers on one host', () => {
     expect(Object.keys(state2.objects).some((k) => k.startsWith('test-social-network/'))).toBe(false);
     const exec = h.standins.calls('docker').find((c) => c.cwd === ra.workDir && c.argv[0] === 'exec');
     expect(exec?.argv[1]).toBe('aiopslab-worker-001-internal-control-plane');
-  }, 90_000);
+  }, 180_000);
 
   it('get_traces (fixed local port 16686) is serialised across bridges by the host-wide lock', async () => {
     const free = await new Promise<boolean>((resolve) => {
@@ -169,5 +169,5 @@ describe('two workers on one host', () => {
     // Without the lock the second exporter fails to bind; with it, the two calls do not overlap.
     const [first, later] = [a.steps[0]!, b.steps[0]!].sort((x, y) => x.durationMs - y.durationMs);
     expect(later!.durationMs).toBeGreaterThanOrEqual(first!.durationMs + 400);
-  }, 90_000);
+  }, 180_000);
 });

@@ -3,11 +3,16 @@
  * failed so AIOpsLab recovers its fault; elsewhere SIGTERM (handled like Ctrl+C, so atexit recovery
  * runs), then SIGKILL of the whole process group after the grace period.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bridgeEnvironment } from '../src/bridge/bridgeEnvironment.js';
+import { BRIDGE_SCRIPT } from '../src/packagePaths.js';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { summarizeEpisode } from '../src/bridge/taskOutcome.js';
-import { ScriptedAgent, createEpisodeHarness, shell, submit, type EpisodeHarness } from './fixtures/agents.js';
+import { FIXTURE_AIOPSLAB_DIR, ScriptedAgent, createEpisodeHarness, shell, submit, type EpisodeHarness } from './fixtures/agents.js';
 
 let h: EpisodeHarness;
 beforeAll(() => {
@@ -52,7 +57,8 @@ describe('cancel while the agent is thinking', () => {
     const t0 = Date.now();
     ac.abort('cancelled');
     const { result, stdout } = await running;
-    expect(Date.now() - t0).toBeLessThan(3_000);
+    // Well inside the grace period: no signal was needed (exit code 0 below).
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(result.outcome).toBe('aborted_in_loop');
     expect(result.stoppedBy).toBe('cancelled');
     expect(result.error).toMatchObject({ phase: 'loop', type: 'StopRequested' });
@@ -65,7 +71,7 @@ describe('cancel while the agent is thinking', () => {
     expect((result.session!.trace as unknown[]).length).toBe(2);
     const s = summarizeEpisode('scale_pod_zero_social_net-detection-1', result);
     expect(s).toMatchObject({ status: 'failed', errorType: 'cancelled' });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a step that runs past the step time limit', () => {
@@ -73,7 +79,7 @@ describe('a step that runs past the step time limit', () => {
     const agent = new ScriptedAgent([shell('sleep 30'), submit('Yes')]);
     const t0 = Date.now();
     const { result, stdout } = await h.run({ problemId: 'scale_pod_zero_social_net-detection-1', agent, timeouts: { initSeconds: 60, stepSeconds: 2, teardownSeconds: 60 }, stopGraceSeconds: 5 });
-    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(Date.now() - t0).toBeLessThan(90_000);
     expect(result.outcome).toBe('aborted_in_loop');
     expect(result.error).toMatchObject({ phase: 'loop', type: 'PhaseTimeout' });
     expect(result.error!.message).toContain('step 1 did not finish within 2 s');
@@ -82,15 +88,18 @@ describe('a step that runs past the step time limit', () => {
     expect(stdout()).toContain('Recovering fault before exit...');
     expect(replicas('user-service')).toBe(1);
     expect(summarizeEpisode('scale_pod_zero_social_net-detection-1', result).errorType).toBe('aiopslab_loop_failed');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('the task timeout during init', () => {
   it('SIGTERMs the bridge; the result says who stopped it', async () => {
     const agent = new ScriptedAgent([submit('Yes')]);
     const ac = new AbortController();
-    const running = h.run({ problemId: 'pod_kill_hotel_res-detection-1', agent, signal: ac.signal });
-    setTimeout(() => ac.abort('timeout'), 3_000);
+    // Abort once init hangs in the workload wait, after the fault was injected.
+    const onOutput = (line: string) => {
+      if (line === 'Job created: wrk2-job') setTimeout(() => ac.abort('timeout'), 300);
+    };
+    const running = h.run({ problemId: 'pod_kill_hotel_res-detection-1', agent, signal: ac.signal, onOutput });
     const { result, stdout } = await running;
     expect(result.stoppedBy).toBe('timeout');
     expect(result.outcome).toBe('aborted_in_init');
@@ -99,15 +108,17 @@ describe('the task timeout during init', () => {
     expect(result.stopClean).toBe(false);
     expect(stdout()).toContain('Recovering fault before exit...');
     expect(summarizeEpisode('pod_kill_hotel_res-detection-1', result)).toMatchObject({ status: 'failed', errorType: 'timeout' });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a bridge that does not stop on SIGTERM', () => {
   it('is killed with its whole process group after the grace period', async () => {
     const agent = new ScriptedAgent([submit('Yes')]);
     const ac = new AbortController();
-    const running = h.run({ problemId: 'pod_failure_hotel_res-detection-1', agent, signal: ac.signal, stopGraceSeconds: 2 });
-    setTimeout(() => ac.abort('cancelled'), 3_000);
+    const onOutput = (line: string) => {
+      if (line === '== Fault Injection ==') setTimeout(() => ac.abort('cancelled'), 300);
+    };
+    const running = h.run({ problemId: 'pod_failure_hotel_res-detection-1', agent, signal: ac.signal, stopGraceSeconds: 2, onOutput });
     const { result, stdout, workDir } = await running;
     // SIGTERM arrived inside AIOpsLab's critical section, which defers it like Ctrl+C.
     expect(stdout()).toContain('Ctrl+C detected! But deferring the effect for consistency...');
@@ -118,7 +129,7 @@ describe('a bridge that does not stop on SIGTERM', () => {
     expect(result.error).toMatchObject({ phase: 'init', type: 'BridgeExited' });
     const injectorPid = Number(readFileSync(path.join(workDir, 'injector.pid'), 'utf8'));
     expect(await eventuallyDead(injectorPid)).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a signal aborted before the run', () => {
@@ -131,4 +142,35 @@ describe('a signal aborted before the run', () => {
     expect(h.standins.calls().length).toBe(before);
     expect(result).toMatchObject({ outcome: 'aborted_in_init', stoppedBy: 'shutdown', stopClean: true, exitCode: null });
   });
+});
+
+describe('a worker that disappears mid-run', () => {
+  it('closes fd 3; the bridge stops itself and AIOpsLab\'s atexit handler recovers the fault', async () => {
+    const workDir = mkdtempSync(path.join(os.tmpdir(), 'aiopslab-orphan-'));
+    onTestFinished(() => rmSync(workDir, { recursive: true, force: true }));
+    const env = bridgeEnvironment({ ...h.standins.env, PYTHONDONTWRITEBYTECODE: '1' }, { cluster: h.cluster, tmpDir: path.join(workDir, 'tmp') });
+    const child = spawn(h.python, ['-u', BRIDGE_SCRIPT], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const channel = child.stdio[3] as Socket;
+    let stdout = '';
+    const hung = new Promise<void>((resolve) => {
+      child.stdout!.on('data', (c: Buffer) => {
+        stdout += c.toString();
+        if (stdout.includes('Job created: wrk2-job')) resolve();
+      });
+    });
+    channel.once('data', () => {
+      channel.write(JSON.stringify({
+        type: 'run', protocol: 1, problem_id: 'pod_kill_hotel_res-detection-1', max_steps: 5, aiopslab_dir: FIXTURE_AIOPSLAB_DIR,
+        results_dir: path.join(workDir, 'results'), tmp_dir: path.join(workDir, 'tmp'), lock_dir: workDir,
+        cluster: { name: h.cluster.name, control_plane_container: h.cluster.controlPlaneContainer }, host_shell_expansion: false, agent_name: 'test',
+      }) + '\n');
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await hung;
+    expect(h.standins.clusterState(h.cluster.name)!.objects['test-hotel-reservation/configmap/pod-kill-fault']).toBeDefined();
+    channel.destroy(); // what the kernel does to the pipe when the worker process is killed
+    expect(await exited).toBe(3);
+    expect(stdout).toContain('Recovering fault before exit...');
+    expect(h.standins.clusterState(h.cluster.name)!.objects['test-hotel-reservation/configmap/pod-kill-fault']).toBeUndefined();
+  }, 120_000);
 });

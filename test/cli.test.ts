@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppDeps, InternalWorkerControl } from '../src/api/appDeps.js';
 import { conversationRoutes } from '../src/api/routes/conversations.js';
 import { modelRoutes } from '../src/api/routes/models.js';
@@ -26,6 +26,9 @@ import { EventHub } from '../src/store/eventHub.js';
 import { writeTaskLog } from '../src/store/taskLogs.js';
 import { testConfig } from './helpers/apiHarness.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+// Every case starts a few Node processes; on a loaded machine each can take seconds.
+vi.setConfig({ testTimeout: 180_000 });
 
 const CLI = process.env.AIOPSLAB_CLI ?? fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const ANSI = '\u001b[';
@@ -154,8 +157,9 @@ describe('help and usage', () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
     for (const c of commands) expect(top.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
-    for (const c of commands) {
-      const r = await cli([c, '--help']);
+    const helps = await Promise.all(commands.map((c) => cli([c, '--help'])));
+    for (const [i, c] of commands.entries()) {
+      const r = helps[i]!;
       expect(r.code, c).toBe(0);
       expect(r.stdout, c).toContain('Examples:');
       expect(r.stdout, c).toContain(`$ aiopslab-executor ${c}`);
@@ -167,8 +171,10 @@ describe('help and usage', () => {
   });
 
   it('a bad flag is a usage error (exit 2), reported without a stack trace', async () => {
-    for (const args of [['tasks', '--bogus'], ['tasks', '--limit', '0'], ['submit', 'x', '--max-steps', 'abc'], ['scale', 'many'], ['show']]) {
-      const r = await run(...args);
+    const cases = [['tasks', '--bogus'], ['tasks', '--limit', '0'], ['submit', 'x', '--max-steps', 'abc'], ['scale', 'many'], ['show']];
+    const results = await Promise.all(cases.map((args) => run(...args)));
+    for (const [i, args] of cases.entries()) {
+      const r = results[i]!;
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^error: /m);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -443,7 +449,6 @@ describe('reading tasks', () => {
     await w.claim();
     const p = startCli(['logs', s.id, '--follow', '--api-url', url]);
     await p.waitFor(/Task created/);
-    await new Promise((r) => setTimeout(r, 300));
     for (let i = 1; i <= 5; i++) await writeTaskLog(db.pool, s.id, 'info', `live line ${i}`, { phase: 'step', step: i });
     await p.waitFor(/live line 5/);
     await w.complete(s.id, { outcome: 'max_steps_reached', success: false, reward: 0, steps: 5 });

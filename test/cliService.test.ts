@@ -6,8 +6,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startServiceHarness, type ServiceHarness } from './helpers/serviceHarness.js';
+
+// A real run (cluster stand-ins, bridge, LLM stand-in) plus CLI processes on a possibly loaded machine.
+vi.setConfig({ testTimeout: 180_000 });
 
 const CLI = process.env.AIOPSLAB_CLI ?? fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 

@@ -13,6 +13,9 @@ import { startServiceHarness, type ServiceHarness } from './helpers/serviceHarne
 
 let h: ServiceHarness;
 let browser: Browser;
+/** Browser tests share a busy machine with the rest of the suite (and CI runs files in parallel). */
+const BROWSER_TEST_MS = 240_000;
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 20_000, interval: 100 });
 
 beforeAll(async () => {
   ensureDashboardBuilt();
@@ -47,7 +50,7 @@ async function scaleFromWorkersPage(page: Page, n: number): Promise<void> {
   const input = page.getByLabel('Internal workers');
   await input.fill(String(n));
   await page.getByRole('button', { name: 'Scale' }).click();
-  await page.getByText(new RegExp(`to ${n} workers`)).waitFor();
+  await page.getByText(new RegExp(`to ${n} workers`)).waitFor({ timeout: 30_000 });
 }
 
 describe('dashboard against the running service', () => {
@@ -57,7 +60,7 @@ describe('dashboard against the running service', () => {
     try {
       // No worker, so the task visibly waits; the pool is scaled back up from the workers page.
       await scaleFromWorkersPage(workersTab, 0);
-      await expect.poll(async () => (await h.api('/api/v1/workers/internal/status')).body.num_workers).toBe(0);
+      await poll(async () => (await h.api('/api/v1/workers/internal/status')).body.num_workers).toBe(0);
 
       await page.goto('/#/submit');
       await page.getByLabel('Application').selectOption('social_network');
@@ -68,22 +71,22 @@ describe('dashboard against the running service', () => {
       await page.getByRole('button', { name: 'Submit task' }).click();
       await page.waitForURL(/#\/tasks\/[0-9a-f-]{36}$/);
       const id = page.url().split('/').at(-1)!;
-      await page.locator('.page-header [data-status="pending"]').waitFor();
+      await page.locator('.page-header [data-status="pending"]').waitFor({ timeout: 30_000 });
       await recordStatuses(page);
       await screenshot(page, 'e2e-task-pending-laptop-light');
 
       // The model answers slowly, so the run stays visibly running for a while.
       h.llm.enqueue({ kind: 'slow', delayMs: 1500 });
       await scaleFromWorkersPage(workersTab, 1);
-      await page.locator('.page-header [data-status="running"]').waitFor({ timeout: 30_000 });
-      await page.locator('.page-header [data-status="completed"]').waitFor({ timeout: 60_000 });
+      await page.locator('.page-header [data-status="running"]').waitFor({ timeout: 60_000 });
+      await page.locator('.page-header [data-status="completed"]').waitFor({ timeout: 120_000 });
       expect(await statuses(page)).toEqual(['pending', 'running', 'completed']);
       expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
 
       // Results and reward, as AIOpsLab scored them.
       const task = (await h.api(`/api/v1/tasks/${id}`)).body;
       expect(task.result.success).toBe(true);
-      await expect.poll(() => page.locator('.reward strong').textContent()).toBe('1.00');
+      await poll(() => page.locator('.reward strong').textContent()).toBe('1.00');
       expect(await page.locator('dl[aria-label="AIOpsLab results"]').textContent()).toContain('Correct');
       for (const ph of ['preflight', 'cluster', 'init', 'step', 'run_finished']) expect(await page.locator(`.tl-row[data-phase="${ph}"]`).count(), ph).toBeGreaterThan(0);
       await screenshot(page, 'e2e-task-completed-laptop-light');
@@ -110,7 +113,7 @@ describe('dashboard against the running service', () => {
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 
   it('cancels a running task from its page', async () => {
     const { page, context, errors } = await openPage(browser, h.url, { viewport: 'phone' });
@@ -124,7 +127,7 @@ describe('dashboard against the running service', () => {
       await page.getByRole('button', { name: 'Cancel task' }).click();
       await screenshot(page, 'e2e-cancel-confirm-phone-light');
       await page.getByRole('button', { name: 'Yes, cancel' }).click();
-      await page.locator('.page-header [data-status="cancelled"]').waitFor({ timeout: 15_000 });
+      await page.locator('.page-header [data-status="cancelled"]').waitFor({ timeout: 30_000 });
       expect(await statuses(page)).toEqual(['running', 'cancelled']);
       expect((await h.waitForTask(task.id, ['cancelled'])).status).toBe('cancelled');
       expect(await page.getByRole('button', { name: 'Cancel task' }).count()).toBe(0);
@@ -132,7 +135,7 @@ describe('dashboard against the running service', () => {
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 
   it('refuses a bad problem id at the field, with the closest ids to pick from', async () => {
     const { page, context, errors } = await openPage(browser, h.url);
@@ -143,7 +146,7 @@ describe('dashboard against the running service', () => {
       await problem.fill('k8s_target_port-misconfig-detecton-1');
       await page.getByRole('button', { name: 'Submit task' }).click();
       const error = page.locator('#f-problem_id-error');
-      await expect.poll(() => error.textContent()).toMatch(/not in the AIOpsLab catalog/i);
+      await poll(() => error.textContent()).toMatch(/not in the AIOpsLab catalog/i);
       expect(await problem.getAttribute('aria-invalid')).toBe('true');
       expect(await error.getByRole('button', { name: 'k8s_target_port-misconfig-detection-1' }).count()).toBe(1);
       expect(page.url()).toMatch(/#\/submit$/);
@@ -153,7 +156,7 @@ describe('dashboard against the running service', () => {
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 
   it('shows the internal workers with their clusters, heartbeats and counts', async () => {
     const { page, context, errors } = await openPage(browser, h.url, { colorScheme: 'dark' });
@@ -172,5 +175,5 @@ describe('dashboard against the running service', () => {
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 });

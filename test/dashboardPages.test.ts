@@ -6,6 +6,8 @@
  * output, changes made in the database reach open pages without a reload, the submit form puts
  * the server's validation errors at the fields, and the pages are keyboard-navigable.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
@@ -13,11 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/api/server.js';
 import type { AppDeps } from '../src/api/appDeps.js';
 import { createDashboardServer } from '../src/api/dashboard.js';
+import { PACKAGE_ROOT } from '../src/packagePaths.js';
 import { createSubmitValidator } from '../src/api/submitValidation.js';
-import { conversationRoutes } from '../src/api/routes/conversations.js';
-import { modelRoutes } from '../src/api/routes/models.js';
-import { problemRoutes } from '../src/api/routes/problems.js';
-import { spendRoutes } from '../src/api/routes/spend.js';
 import { builtinProblems, syncProblemCatalog } from '../src/catalog/problemCatalog.js';
 import { claimTask } from '../src/queue/claimTask.js';
 import { cancelTask } from '../src/queue/cancelTask.js';
@@ -124,6 +123,7 @@ async function runTask(o: { problemId: string; model: string; workerId: string; 
     'Detection Accuracy': success ? 'Correct' : 'Incorrect', TTD: 12.84, steps: steps.length, in_tokens: 4250, out_tokens: 84,
     success, reward: success ? 1 : 0, ttx: { name: 'TTD', seconds: 12.84 }, outcome: 'submitted', task_type: 'detection', session_id: 'b8e3c1d2',
     problem_id: o.problemId, conversation_id: conv.id, model: o.model, execution_time: 58.0, worker_id: o.workerId, cluster: `aiopslab-${o.workerId}`,
+    phase_durations_ms: { startup: 900, init: 41_000, loop: 9_000, agent: 2_180, env: 6_200, eval: 1_500, teardown: 5_600 },
     usage: { prompt_tokens: 4250, completion_tokens: 84, cached_tokens: 1062, reasoning_tokens: 0, total_tokens: 4334, cost_usd: conv.totals.cost, llm_calls: steps.length },
   };
   if (o.outcome === 'timeout') {
@@ -193,11 +193,6 @@ beforeAll(async () => {
   };
   expect(deps.dashboard, 'web/dist must hold a build').toBeTruthy();
   app = await buildServer(deps);
-  // Route modules the server may not register yet; once it does, its own registration is used.
-  if (!app.hasRoute({ method: 'GET', url: '/api/v1/problems' })) await app.register(async (a) => problemRoutes(a, deps), { prefix: '/api/v1' });
-  if (!app.hasRoute({ method: 'GET', url: '/api/v1/models' })) await modelRoutes(app, deps);
-  if (!app.hasRoute({ method: 'GET', url: '/api/v1/llm-conversations' })) await conversationRoutes(app, deps);
-  if (!app.hasRoute({ method: 'GET', url: '/api/v1/stats/spend' })) await app.register(spendRoutes(deps), { prefix: '/api/v1' });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -212,16 +207,31 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** Opens `hash`, waits until the page has loaded its data, and fails on any page error. */
+/** Browser tests share a busy machine with the rest of the suite (and CI runs files in parallel). */
+const BROWSER_TEST_MS = 240_000;
+const poll = <T>(fn: () => Promise<T> | T, opts: { timeout?: number } = {}) => expect.poll(fn, { timeout: 20_000, interval: 100, ...opts });
+
+/** Loads the dashboard at `hash` and waits until the page has shown its data. */
+async function load(page: Page, hash: string): Promise<void> {
+  await page.goto(`/${hash}`);
+  await page.locator('main h1').first().waitFor();
+  await page.waitForFunction(() => !document.querySelector('main [role="status"].muted'), null, { timeout: 20_000 });
+}
+
 async function visit(hash: string, opts: { viewport?: ViewportName; colorScheme?: 'light' | 'dark' } = {}) {
   const p = await openPage(browser, base, opts);
-  await p.page.goto(`/${hash}`);
-  await p.page.locator('main h1').first().waitFor();
-  await p.page.waitForFunction(() => !document.querySelector('main [role="status"].muted'), null, { timeout: 10_000 });
+  await load(p.page, hash);
   return p;
 }
 
 describe('serving', () => {
+  it('type-checks the dashboard sources as strict TypeScript (the bundler only strips types)', () => {
+    const tsc = path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', path.join(PACKAGE_ROOT, 'web', 'tsconfig.json')], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }, 120_000);
+
   it('gives browsers the dashboard at / and API clients the JSON root, with hashed assets', async () => {
     const html = await fetch(`${base}/`, { headers: { Accept: 'text/html,application/xhtml+xml' } });
     expect(html.headers.get('content-type')).toMatch(/text\/html/);
@@ -247,8 +257,8 @@ describe('pages', () => {
       name: 'overview', hash: '#/',
       check: async (page) => {
         const counts = (await db.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM tasks GROUP BY status')).rows;
-        for (const { status, n } of counts) await expect.poll(() => page.locator(`[data-tile="${status}"] .tile-value`).textContent()).toBe(String(n));
-        await expect.poll(() => page.locator('#running-h').locator('..').locator('[data-task-id]').count()).toBe(1);
+        for (const { status, n } of counts) await poll(() => page.locator(`[data-tile="${status}"] .tile-value`).textContent()).toBe(String(n));
+        await poll(() => page.locator('#running-h').locator('..').locator('[data-task-id]').count()).toBe(1);
         expect(await page.locator('#failures-h').locator('..').textContent()).toContain('aiopslab_init_failed');
         const today = page.locator('#today-h').locator('..');
         expect(await today.textContent()).toContain('openai/gpt-4o-mini');
@@ -272,8 +282,10 @@ describe('pages', () => {
         expect(results).toContain('Detection Accuracy');
         expect(results).toContain('Correct');
         for (const ph of ['created', 'preflight', 'cluster', 'init', 'step', 'run_finished']) expect(await page.locator(`.tl-row[data-phase="${ph}"]`).count()).toBeGreaterThan(0);
-        // Disjoint phases: the run's 58 s minus init (41 s) and the two steps (1.13 s + 1.49 s).
-        expect(await page.locator('.phase-durations .legend').textContent()).toMatch(/evaluation & teardown\s*14 s/);
+        // Preflight and cluster from the timeline, then the bridge's own timings of the run.
+        expect(await page.locator('.phase-durations .legend li').allTextContents()).toEqual([
+          'preflight 14 ms', 'cluster 1.6 s', 'bridge startup 900 ms', 'deploy & inject 41 s', 'LLM 2.2 s', 'environment 6.2 s', 'evaluation 1.5 s', 'teardown 5.6 s',
+        ]);
         expect(await page.locator('a', { hasText: 'Raw JSON' }).getAttribute('href')).toBe(`/api/v1/tasks/${seeded.completed}`);
         expect(await page.locator('#usage-h').locator('..').textContent()).toContain('4,334');
       },
@@ -313,6 +325,12 @@ describe('pages', () => {
       check: async (page) => {
         await page.locator('.turn-waiting').waitFor();
         expect(await page.locator('button', { hasText: 'Cancel task' }).count()).toBe(1);
+        await page.getByRole('link', { name: 'Summary' }).click();
+        // Still running: the bar is drawn from the timeline's phases so far.
+        expect(await page.locator('.phase-durations .legend li').allTextContents()).toEqual(['preflight 11 ms', 'cluster 48 s', 'init 39 s']);
+        // No result yet: tokens and cost are the conversation's running totals.
+        await page.locator('dl[aria-label="Usage so far"]').waitFor();
+        expect(await page.locator('dl[aria-label="Usage so far"]').textContent()).toMatch(/Tokens so far\s*1,730.*\$0\.0046/);
       },
     },
     {
@@ -330,7 +348,7 @@ describe('pages', () => {
     {
       name: 'submit', hash: '#/submit',
       check: async (page) => {
-        await expect.poll(() => page.locator('#f-pick optgroup').count()).toBeGreaterThan(8);
+        await poll(() => page.locator('#f-pick optgroup').count()).toBeGreaterThan(8);
         const labels = await page.locator('#f-pick optgroup').evaluateAll((gs) => gs.map((g) => g.getAttribute('label')));
         expect(labels).toContain('hotel_reservation · detection');
         expect(await page.locator('#f-max_steps-hint').textContent()).toContain('1–1000');
@@ -360,27 +378,31 @@ describe('pages', () => {
     },
   ];
 
+  // One page per width; each dashboard page is loaded, checked, then captured in light and dark
+  // (the colour scheme is switched in place, as when the system setting changes).
   for (const viewport of ['laptop', 'phone'] as const) {
-    for (const colorScheme of ['light', 'dark'] as const) {
-      it(`render at ${viewport} width in ${colorScheme} mode with no page errors or outside requests`, async () => {
+    it(`render at ${viewport} width, light and dark, with no page errors, overflow or outside requests`, async () => {
+      const { page, context, errors } = await openPage(browser, base, { viewport });
+      try {
         for (const p of PAGES) {
-          const hash = p.hash.replace('COMPLETED', seeded.completed).replace('RUNNING', seeded.running);
-          const { page, context, errors } = await visit(hash, { viewport, colorScheme });
-          try {
-            await p.check(page);
+          await page.emulateMedia({ colorScheme: 'light' });
+          await load(page, p.hash.replace('COMPLETED', seeded.completed).replace('RUNNING', seeded.running));
+          await p.check(page);
+          for (const colorScheme of ['light', 'dark'] as const) {
+            await page.emulateMedia({ colorScheme });
             const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
             expect(bg, `${p.name} background follows the colour scheme`).toBe(colorScheme === 'dark' ? 'rgb(15, 17, 21)' : 'rgb(246, 247, 249)');
-            // Nothing may stick out sideways at phone width (a horizontal scrollbar on the page).
+            // Nothing may stick out sideways (a horizontal scrollbar on the page).
             const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
             expect(overflow, `${p.name} has no horizontal overflow`).toBeLessThanOrEqual(0);
             await screenshot(page, `${p.name}-${viewport}-${colorScheme}`);
-            expect(errors, p.name).toEqual([]);
-          } finally {
-            await context.close();
           }
+          expect(errors, p.name).toEqual([]);
         }
-      });
-    }
+      } finally {
+        await context.close();
+      }
+    }, BROWSER_TEST_MS);
   }
 });
 
@@ -389,15 +411,15 @@ describe('task list', () => {
     const { page, context, errors } = await visit('#/tasks');
     try {
       await page.getByLabel('failed', { exact: true }).check();
-      await expect.poll(() => page.url()).toContain('status=failed');
-      await expect.poll(async () => (await page.locator('tr[data-task-id]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-status'))))).toEqual(['failed', 'failed']);
+      await poll(() => page.url()).toContain('status=failed');
+      await poll(async () => (await page.locator('tr[data-task-id]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-status'))))).toEqual(['failed', 'failed']);
       await page.getByLabel('timeout', { exact: true }).check();
-      await expect.poll(() => page.locator('tr[data-task-id]').count()).toBe(3);
+      await poll(() => page.locator('tr[data-task-id]').count()).toBe(3);
       await page.getByRole('button', { name: 'Any status' }).click();
 
       await page.getByLabel('Problem id contains').fill('hotel_res');
-      await expect.poll(() => page.url()).toContain('q=hotel_res');
-      await expect.poll(async () => {
+      await poll(() => page.url()).toContain('q=hotel_res');
+      await poll(async () => {
         const ids = await page.locator('tr[data-task-id] .task-link .mono').allTextContents();
         return ids.length > 0 && ids.every((id) => id.includes('hotel_res'));
       }).toBe(true);
@@ -406,21 +428,21 @@ describe('task list', () => {
       await page.getByLabel('Problem id contains').fill('');
 
       await page.getByLabel('Sort').selectOption('-priority');
-      await expect.poll(() => page.url()).toContain('sort=-priority');
-      await expect.poll(async () => (await page.locator('td[data-label="Priority"]').first().textContent())).toBe('10');
+      await poll(() => page.url()).toContain('sort=-priority');
+      await poll(async () => (await page.locator('td[data-label="Priority"]').first().textContent())).toBe('10');
 
-      await expect.poll(() => page.locator('tr[data-task-id]').count()).toBe(20);
+      await poll(() => page.locator('tr[data-task-id]').count()).toBe(20);
       await page.getByRole('button', { name: 'Next →' }).click();
-      await expect.poll(() => page.url()).toContain('page=2');
-      await expect.poll(() => page.locator('tr[data-task-id]').count()).toBe(3);
+      await poll(() => page.url()).toContain('page=2');
+      await poll(() => page.locator('tr[data-task-id]').count()).toBe(3);
       // The URL is the state: going back returns to page 1.
       await page.goBack();
-      await expect.poll(() => page.locator('tr[data-task-id]').count()).toBe(20);
+      await poll(() => page.locator('tr[data-task-id]').count()).toBe(20);
       expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 });
 
 describe('live updates', () => {
@@ -444,27 +466,27 @@ describe('live updates', () => {
       await page.locator('.turn-waiting').waitFor();
       const u = usage(1900, 25, 0.00500);
       await appendMessage(db.pool, seeded.runningConversation, { role: 'assistant', content: '```\nget_logs("test-social-network", "user-service")\n```', step: 2, metadata: { type: 'action', usage: u, cost_usd: u.cost_usd, latency_ms: 1333 }, call: u });
-      await expect.poll(() => page.locator('.turn').count(), { timeout: 10_000 }).toBe(2);
-      await expect.poll(() => page.locator('.turn-waiting').count()).toBe(0);
+      await poll(() => page.locator('.turn').count(), { timeout: 10_000 }).toBe(2);
+      await poll(() => page.locator('.turn-waiting').count()).toBe(0);
       expect(await page.locator('.turn').nth(1).locator('.metrics').textContent()).toContain('1.3 s');
 
       // The worker finishes it: the status changes in place.
       await finishTask(db.pool, { taskId: seeded.running, workerId: 'worker-2', status: 'completed', result: { success: true, reward: 1, outcome: 'submitted', 'Detection Accuracy': 'Correct' }, errorType: null, errorDetails: null });
-      await expect.poll(() => page.locator('.page-header [data-status]').getAttribute('data-status'), { timeout: 10_000 }).toBe('completed');
+      await poll(() => page.locator('.page-header [data-status]').getAttribute('data-status'), { timeout: 10_000 }).toBe('completed');
       expect(await page.locator('button', { hasText: 'Cancel task' }).count()).toBe(0);
 
       // The overview follows too: a new pending task raises the pending tile.
       await page.getByRole('link', { name: 'Overview' }).click();
       const before = Number(await page.locator('[data-tile="pending"] .tile-value').textContent());
       await submitTask(db.pool, { problemId: 'noop_detection_social_network-1', parameters: params('openai/gpt-4o-mini'), maxAttempts: 2 });
-      await expect.poll(() => page.locator('[data-tile="pending"] .tile-value').textContent(), { timeout: 10_000 }).toBe(String(before + 1));
+      await poll(() => page.locator('[data-tile="pending"] .tile-value').textContent(), { timeout: 10_000 }).toBe(String(before + 1));
 
       expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
       expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 });
 
 describe('submit form', () => {
@@ -475,11 +497,11 @@ describe('submit form', () => {
       await problem.fill('k8s_target_port-misconfig-detecton-1');
       await page.getByRole('button', { name: 'Submit task' }).click();
       const problemError = page.locator('#f-problem_id-error');
-      await expect.poll(() => problemError.textContent()).toMatch(/not in the AIOpsLab catalog/i);
+      await poll(() => problemError.textContent()).toMatch(/not in the AIOpsLab catalog/i);
       expect(await problem.getAttribute('aria-invalid')).toBe('true');
       expect(await problem.getAttribute('aria-describedby')).toContain('f-problem_id-error');
       // Focus moves to the first field in error, and a suggestion fixes it in one click.
-      await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('f-problem_id');
+      await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('f-problem_id');
       await problemError.getByRole('button', { name: 'k8s_target_port-misconfig-detection-1' }).click();
       expect(await problem.inputValue()).toBe('k8s_target_port-misconfig-detection-1');
       expect(await problemError.count()).toBe(0);
@@ -487,12 +509,12 @@ describe('submit form', () => {
 
       await page.getByLabel('Max steps').fill('5000');
       await page.getByRole('button', { name: 'Submit task' }).click();
-      await expect.poll(() => page.locator('#f-max_steps-error').textContent()).toContain('1000');
+      await poll(() => page.locator('#f-max_steps-error').textContent()).toContain('1000');
       await page.getByLabel('Max steps').fill('5');
 
       await page.getByLabel('Model', { exact: true }).fill('gpt-4o-mni');
       await page.getByRole('button', { name: 'Submit task' }).click();
-      await expect.poll(() => page.locator('#f-model-error').textContent()).toContain('gpt-4o-mini');
+      await poll(() => page.locator('#f-model-error').textContent()).toContain('gpt-4o-mini');
       await screenshot(page, 'submit-errors-laptop-light');
       await page.locator('#f-model-error').getByRole('button', { name: /gpt-4o-mini/ }).first().click();
 
@@ -511,13 +533,13 @@ describe('submit form', () => {
 
       await page.getByRole('button', { name: 'Cancel task' }).click();
       await page.getByRole('button', { name: 'Yes, cancel' }).click();
-      await expect.poll(() => page.locator('.page-header [data-status]').getAttribute('data-status')).toBe('cancelled');
+      await poll(() => page.locator('.page-header [data-status]').getAttribute('data-status')).toBe('cancelled');
       expect((await db.pool.query('SELECT status FROM tasks WHERE id = $1', [id])).rows[0].status).toBe('cancelled');
       expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 });
 
 describe('keyboard', () => {
@@ -540,14 +562,14 @@ describe('keyboard', () => {
       await page.keyboard.press('Tab');
       await page.keyboard.press('Enter');
       await page.waitForURL(/#\/tasks$/);
-      await expect.poll(() => page.evaluate(() => document.activeElement?.tagName + ':' + document.activeElement?.textContent)).toBe('H1:Tasks');
+      await poll(() => page.evaluate(() => document.activeElement?.tagName + ':' + document.activeElement?.textContent)).toBe('H1:Tasks');
 
       // Status filters are real checkboxes, toggled with the space bar.
       await page.getByLabel('running', { exact: true }).focus();
       await page.keyboard.press('Space');
-      await expect.poll(() => page.url()).toContain('status=running');
+      await poll(() => page.url()).toContain('status=running');
     } finally {
       await context.close();
     }
-  });
+  }, BROWSER_TEST_MS);
 });

@@ -22,6 +22,8 @@ import { conversationRoutes } from './routes/conversations.js';
 import { modelRoutes } from './routes/models.js';
 import { problemRoutes } from './routes/problems.js';
 import { spendRoutes } from './routes/spend.js';
+import { submitRateLimitHook } from './rateLimit.js';
+import { callbackUrlGuard, webhookRoutes } from '../webhooks/webhookRoutes.js';
 
 // ajv and ajv-formats ship CommonJS default exports.
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
@@ -155,6 +157,8 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   }
 
   app.addHook('onRequest', authHook(deps.config));
+  app.addHook('onRequest', submitRateLimitHook(deps.config.submitRateLimit));
+  app.addHook('preHandler', callbackUrlGuard(deps.config));
   if (deps.config.enableMetrics) createHttpMetrics(app, deps);
 
   await app.register(healthRoutes(deps));
@@ -166,6 +170,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes(deps), { prefix: '/api/v1' });
   await app.register(async (a) => problemRoutes(a, deps), { prefix: '/api/v1' });
   await app.register(spendRoutes(deps), { prefix: '/api/v1' });
+  await app.register(webhookRoutes(deps), { prefix: '/api/v1' });
   // These two declare their full /api/v1/... paths themselves.
   await app.register(async (a) => { await conversationRoutes(a, deps); await modelRoutes(a, deps); });
   await registerDashboardAssets(app, deps.dashboard);

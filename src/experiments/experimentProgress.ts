@@ -11,7 +11,9 @@
  * before anything ended, unknown (null). Remaining = that × combinations not started (or not yet
  * created) + what running tasks are still expected to spend beyond what they have spent.
  */
-import type { ModelPrice } from '../agent/modelCatalog.js';
+import { loadModelCatalog, type ModelPrice } from '../agent/modelCatalog.js';
+import { resolveModel } from '../agent/modelResolution.js';
+import type { Config } from '../config.js';
 import type { TaskStatus } from '../queue/taskRecord.js';
 import type { Queryable } from '../store/pool.js';
 import { combinationCount, type ExperimentRow } from './experimentRecord.js';
@@ -179,6 +181,25 @@ export function progressFromAggregates(
     spend_cap_reached: capReached,
     estimated_remaining_cost_usd: estimates.includes(null) ? null : roundUsd(estimates.reduce<number>((a, x) => a + (x ?? 0), 0)),
     by_model: byModel,
+  };
+}
+
+/** Catalog prices of the experiments' models (USD per token), for estimates before any of a model's tasks ended. */
+export async function catalogPriceLookup(db: Queryable, config: Config, experiments: ExperimentRow[]): Promise<(model: string) => ModelPrice | null> {
+  const { view } = await loadModelCatalog(db);
+  const cache = new Map<string, ModelPrice | null>();
+  return (model) => {
+    if (!view) return null;
+    if (!cache.has(model)) {
+      let price: ModelPrice | null = null;
+      try {
+        const useOpenRouter = experiments.find((e) => e.models.includes(model))?.parameters.agent_config.use_openrouter;
+        const m = resolveModel(model, { config, catalog: view, useOpenRouter });
+        price = view.price(m.catalogId ?? m.id);
+      } catch { /* not resolvable now: no price-based estimate */ }
+      cache.set(model, price);
+    }
+    return cache.get(model)!;
   };
 }
 

@@ -21,6 +21,7 @@ import { EventHub } from '../store/eventHub.js';
 import { redactDatabaseUrl } from '../store/pool.js';
 import { createClusterProvider } from '../worker/clusterProvider.js';
 import { startMaintenanceLoop } from '../worker/maintenanceLoop.js';
+import { startWebhookLoop } from '../webhooks/deliveryLoop.js';
 import { pad3, WorkerPool } from '../worker/workerPool.js';
 import { openDatabase } from './database.js';
 
@@ -82,6 +83,8 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
 
   const maintenance = startMaintenanceLoop({ pool: db.pool, logger, intervalSeconds: config.maintenanceInterval, workerOfflineAfterSeconds: config.workerOfflineAfter });
   const doctor = cachedDoctor(config, env);
+  // Every process delivers webhooks; SKIP LOCKED claims keep several from sending one twice.
+  const webhooks = startWebhookLoop({ pool: db.pool, config, logger, events, version: VERSION });
 
   let workers: WorkerPool | null = null;
   const runsWorkers = mode === 'worker' || (mode === 'start' && config.autoStartWorkers);
@@ -130,6 +133,7 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
       if (workers) await workers.stop();
       if (app) await app.close();
       await maintenance.stop();
+      await webhooks.stop();
       await events.stop();
       await db.close();
       logger.info({ event: 'stopped' }, 'stopped');

@@ -11,7 +11,7 @@ import type { EpisodeResult } from '../bridge/runEpisode.js';
 import { runEpisode } from '../bridge/runEpisode.js';
 import { summarizeEpisode } from '../bridge/taskOutcome.js';
 import type { ClusterHandle } from '../cluster/kindCluster.js';
-import type { Config } from '../config.js';
+import { secretValues, type Config } from '../config.js';
 import { isAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { finishTask, recordLateResult, releaseWorker, requeueTask, type FinalStatus } from '../queue/finishTask.js';
@@ -39,8 +39,6 @@ export interface TaskRunContext {
   signal: AbortSignal;
 }
 
-/** Outcomes after which AIOpsLab skipped its own teardown, so the cluster holds leftovers. */
-const LEAVES_LEFTOVERS = new Set(['aborted_in_init', 'aborted_in_loop', 'failed_in_eval', 'failed_in_teardown']);
 const MAX_LINE = 64 * 1024;
 
 /** Buffers captured AIOpsLab output and writes it in batches, in order. */
@@ -181,6 +179,7 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
       timeouts: { initSeconds: config.bridgeInitTimeout, stepSeconds: config.bridgeStepTimeout, teardownSeconds: config.bridgeTeardownTimeout },
       stopGraceSeconds: config.stopGraceSeconds,
       baseEnv: deps.env,
+      secretValues: secretValues(config),
       agent,
       onOutput: (line, stream) => output.push(line, stream),
       onEvent: (ev) => {
@@ -225,7 +224,9 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     cluster: cluster.name,
     phase_durations_ms: ep.phaseDurationsMs,
   };
-  const dirtyReason = !ep.stopClean ? 'the run was stopped by force' : LEAVES_LEFTOVERS.has(ep.outcome) ? `AIOpsLab skipped its teardown (${ep.outcome})` : null;
+  // The runner judges cleanliness per outcome: a forced stop, a phase time limit, or a fault
+  // AIOpsLab could not recover / clean up after (init, eval and teardown failures).
+  const dirtyReason = ep.stopClean ? null : ep.stoppedBy ? `the run (${ep.outcome}) could not be stopped cleanly` : `AIOpsLab could not clean up after ${ep.outcome}`;
   if (dirtyReason) {
     await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
     await timeline('warning', `Cluster ${cluster.name} marked dirty: ${dirtyReason}; it is recreated before the next task`, { phase: 'cleanup', cluster: cluster.name });

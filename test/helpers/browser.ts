@@ -11,6 +11,7 @@ import { PACKAGE_ROOT, WEB_DIST_DIR } from '../../src/packagePaths.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOT_DIR = path.join(PACKAGE_ROOT, 'test-artifacts', 'screenshots');
+const MAX_SCREENSHOT_HEIGHT = 2400;
 
 export const VIEWPORTS = {
   laptop: { width: 1280, height: 860 },
@@ -89,6 +90,9 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   // From the top, or the sticky header is drawn where the page was scrolled to.
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: file, fullPage: true });
+  // Whole page, but capped: a 90-row list on a phone is 18,000 px and costs seconds to encode.
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  const width = page.viewportSize()?.width ?? 1280;
+  await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: Math.min(height, MAX_SCREENSHOT_HEIGHT) } });
   return file;
 }

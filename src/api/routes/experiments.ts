@@ -4,11 +4,9 @@
  * /api/v1/concurrency-limits: global caps on running tasks by model glob.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { loadModelCatalog, type ModelPrice } from '../../agent/modelCatalog.js';
-import { resolveModel } from '../../agent/modelResolution.js';
 import { AppError } from '../../errors.js';
 import { experimentToJson, type ExperimentRow } from '../../experiments/experimentRecord.js';
-import { experimentsProgress } from '../../experiments/experimentProgress.js';
+import { catalogPriceLookup, experimentsProgress } from '../../experiments/experimentProgress.js';
 import { getExperiment, listExperiments } from '../../experiments/experimentQueries.js';
 import { checkModelCaps, createExperimentBodySchema, limitProperties, limitsFromBody, type CreateExperimentBody } from '../../experiments/experimentRequest.js';
 import { resumeStoredExperiment, submitExperiment } from '../../experiments/experimentSubmission.js';
@@ -26,29 +24,8 @@ const refParam = {
 export function experimentRoutes(deps: AppDeps) {
   const { pool, config } = deps;
 
-  const catalogView = async () => (await loadModelCatalog(pool)).view;
-
-  /** Catalog prices of a model, for estimates before any of its tasks ended. */
-  const pricesFor = async (experiments: ExperimentRow[]) => {
-    const view = await catalogView();
-    const cache = new Map<string, ModelPrice | null>();
-    return (model: string): ModelPrice | null => {
-      if (!view) return null;
-      if (!cache.has(model)) {
-        let price: ModelPrice | null = null;
-        try {
-          const useOpenRouter = experiments.find((e) => e.models.includes(model))?.parameters.agent_config.use_openrouter;
-          const m = resolveModel(model, { config, catalog: view, useOpenRouter });
-          price = view.price(m.catalogId ?? m.id);
-        } catch { /* unresolvable now: no price-based estimate */ }
-        cache.set(model, price);
-      }
-      return cache.get(model)!;
-    };
-  };
-
   const withProgress = async (rows: ExperimentRow[]) => {
-    const progress = await experimentsProgress(pool, rows, await pricesFor(rows));
+    const progress = await experimentsProgress(pool, rows, await catalogPriceLookup(pool, config, rows));
     return rows.map((e) => ({ ...experimentToJson(e), progress: progress.get(e.id)! }));
   };
 

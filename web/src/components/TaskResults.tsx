@@ -3,7 +3,7 @@
  * uniform success flag and reward, and the run's token usage and cost.
  */
 import { DASH, fmtDuration, fmtInt, fmtUsd, num } from '../format';
-import type { Task, Usage } from '../types';
+import type { ConversationSummary, Task, Usage } from '../types';
 import { Empty } from './Notices';
 import { SuccessBadge } from './StatusBadge';
 
@@ -26,7 +26,17 @@ export function aiopslabResults(result: Record<string, unknown> | null): Record<
   return own.length ? Object.fromEntries(own) : null;
 }
 
-export function UsageList({ usage }: { usage: Usage | undefined }) {
+/** The run's totals once it ended; while it runs, the conversation's running totals. */
+export function UsageList({ usage, sofar }: { usage: Usage | undefined; sofar?: ConversationSummary | null }) {
+  if (!usage && sofar) {
+    return (
+      <dl class="kv kv-compact" aria-label="Usage so far">
+        <div><dt>LLM calls so far</dt><dd>{fmtInt(sofar.llm_calls)}</dd></div>
+        <div><dt>Tokens so far</dt><dd>{fmtInt(sofar.total_tokens)}</dd></div>
+        <div><dt>Cost so far</dt><dd><strong>{fmtUsd(num(sofar.cost_usd))}</strong></dd></div>
+      </dl>
+    );
+  }
   if (!usage) return <Empty>No LLM usage recorded.</Empty>;
   return (
     <dl class="kv kv-compact">

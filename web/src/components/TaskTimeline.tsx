@@ -9,11 +9,19 @@ import { Empty } from './Notices';
 
 export interface PhaseSpan { phase: string; ms: number }
 
+/** AIOpsLab's phases as the bridge timed them (result.phase_durations_ms), in run order. */
+const BRIDGE_PHASES: Array<[key: string, label: string]> = [
+  ['startup', 'bridge startup'], ['init', 'deploy & inject'], ['agent', 'LLM'], ['env', 'environment'], ['eval', 'evaluation'], ['teardown', 'teardown'],
+];
+
 /**
- * Disjoint phase durations: run_finished reports the whole run, which contains init and the
- * steps, so only the remainder (evaluation and teardown) is counted for it.
+ * Disjoint phase durations, for the bar above the timeline. Preflight and cluster come from the
+ * timeline; the run, when it ended, from the bridge's own timings, which split the agent loop
+ * into time waiting for the LLM and time in the environment. Without those (a run still going
+ * or one that failed early) the timeline's phases are used, and run_finished — which spans the
+ * whole run — only adds what init and the steps do not cover.
  */
-export function phaseSpans(rows: LogEntry[]): PhaseSpan[] {
+export function phaseSpans(rows: LogEntry[], bridge?: Record<string, unknown> | null): PhaseSpan[] {
   const sums = new Map<string, number>();
   let runTotal: number | null = null;
   for (const r of rows) {
@@ -25,10 +33,14 @@ export function phaseSpans(rows: LogEntry[]): PhaseSpan[] {
     const key = phase === 'step' ? 'agent steps' : phase;
     sums.set(key, (sums.get(key) ?? 0) + ms);
   }
+  const timed = bridge ? BRIDGE_PHASES.map(([k, label]) => ({ phase: label, ms: num(bridge[k]) ?? 0 })).filter((s) => s.ms > 0) : [];
+  if (timed.length) {
+    return [...['preflight', 'cluster'].filter((k) => sums.has(k)).map((k) => ({ phase: k, ms: sums.get(k)! })), ...timed];
+  }
   const spans = [...sums].map(([phase, ms]) => ({ phase, ms }));
   if (runTotal !== null) {
     const inside = (sums.get('init') ?? 0) + (sums.get('agent steps') ?? 0);
-    if (runTotal - inside > 0) spans.push({ phase: 'evaluation & teardown', ms: runTotal - inside });
+    if (runTotal - inside > 0) spans.push({ phase: 'LLM, evaluation & teardown', ms: runTotal - inside });
   }
   return spans;
 }

@@ -141,6 +141,12 @@ export function TaskDetailPage({ id, params }: { id: string; params: URLSearchPa
   const logs = useTaskLogs(id);
   const now = useNow(1000);
   const t = task.data?.id === id ? task.data : undefined;
+  // Until the run ends (and its totals land in the result), show the conversation's running totals.
+  const ended = Boolean(t?.result?.usage);
+  const sofar = useResource(
+    (signal) => (ended ? Promise.resolve(null) : api<{ conversations: ConversationSummary[] }>(`/api/v1/llm-conversations${query({ task_id: id, page_size: 1 })}`, { signal }).then((r) => r.conversations[0] ?? null)),
+    [id, ended], { stream: ended ? null : taskStream(id), when: (e) => e.type === 'message', debounceMs: 1000 },
+  );
 
   if (task.error && !t) {
     const missing = task.error instanceof ApiError && task.error.status === 404;
@@ -180,7 +186,7 @@ export function TaskDetailPage({ id, params }: { id: string; params: URLSearchPa
       <nav class="tabs" aria-label="Task sections">
         {TABS.map((x) => (
           <a key={x.id} href={href(`/tasks/${t.id}`, { tab: x.id === 'summary' ? null : x.id })} aria-current={tab === x.id ? 'page' : undefined}>
-            {x.label}
+            {x.id === 'output' ? <><span class="tab-prefix">AIOpsLab </span>output</> : x.label}
             {x.id === 'output' && output.length > 0 && <span class="count">{output.length}</span>}
           </a>
         ))}
@@ -207,7 +213,7 @@ export function TaskDetailPage({ id, params }: { id: string; params: URLSearchPa
           </section>
           <section class="card" aria-labelledby="usage-h">
             <h2 id="usage-h">Tokens and cost</h2>
-            <UsageList usage={usage} />
+            <UsageList usage={usage} sofar={sofar.data} />
           </section>
           <section class="card" aria-labelledby="params-h">
             <h2 id="params-h">Parameters</h2>
@@ -216,7 +222,7 @@ export function TaskDetailPage({ id, params }: { id: string; params: URLSearchPa
           <section class="card span-all" aria-labelledby="timeline-h">
             <h2 id="timeline-h">Timeline</h2>
             <ErrorNotice error={logs.error} what="the timeline" />
-            <PhaseDurations spans={phaseSpans(timeline)} />
+            <PhaseDurations spans={phaseSpans(timeline, t.result?.phase_durations_ms)} />
             {logs.data ? <TaskTimeline rows={timeline} origin={t.created_at} /> : !logs.error && <Loading />}
           </section>
         </div>

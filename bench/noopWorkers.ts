@@ -1,0 +1,87 @@
+/**
+ * The product's own workers with a no-op task body, for the queue benchmarks. Each is a real
+ * TaskWorker: it registers, heartbeats, is woken by the same EventHub (LISTEN/NOTIFY) fan-out and
+ * claims with the same claimTask statement. Only its per-task step is replaced: instead of the
+ * pipeline (preflight, cluster, bridge, LLM) it reads the worker row as the real step does, reports
+ * the start, and ends the task with finishTask — the statement the pipeline ends with.
+ */
+import os from 'node:os';
+import pino from 'pino';
+import { loadConfig, type Config } from '../src/config.js';
+import { finishTask } from '../src/queue/finishTask.js';
+import type { TaskRow } from '../src/queue/taskRecord.js';
+import type { EventHub } from '../src/store/eventHub.js';
+import type { Pool } from '../src/store/pool.js';
+import type { ClusterProvider } from '../src/worker/clusterProvider.js';
+import { TaskWorker } from '../src/worker/taskWorker.js';
+
+export interface NoopWorkers {
+  workers: TaskWorker[];
+  stop(): Promise<void>;
+}
+
+/** Never used: the no-op body touches no cluster; `release` is called when a worker stops. */
+const noCluster: ClusterProvider = {
+  backend: 'kind',
+  async ensure() { throw new Error('the no-op benchmark body needs no cluster'); },
+  async release() {},
+};
+
+type RunTask = (task: TaskRow) => Promise<void>;
+
+/** Replaces the worker's per-task step. Throws if TaskWorker no longer has one by that name. */
+function replaceTaskBody(worker: TaskWorker, body: RunTask): void {
+  const w = worker as unknown as { runTask?: unknown };
+  if (typeof w.runTask !== 'function') throw new Error('TaskWorker has no runTask method any more: update bench/noopWorkers.ts');
+  Object.defineProperty(worker, 'runTask', { value: body, configurable: true });
+}
+
+export async function startNoopWorkers(opts: {
+  pool: Pool;
+  events: EventHub;
+  count: number;
+  /** Called when the worker loop hands the claimed task to the body (claimTask has returned). */
+  onClaimed?: (task: TaskRow) => void;
+  /** Called as the task body starts, after the worker-row read the real step makes first. */
+  onStart: (task: TaskRow) => void;
+  /** Called after finishTask committed. */
+  onFinish?: (task: TaskRow) => void;
+  idPrefix?: string;
+  config?: Partial<Config>;
+}): Promise<NoopWorkers> {
+  const config: Config = { ...loadConfig({ LOG_LEVEL: 'silent' }), ...opts.config };
+  const deps = { pool: opts.pool, config, logger: pino({ level: 'silent' }), env: process.env, clusters: noCluster, events: opts.events };
+  const workers: TaskWorker[] = [];
+  for (let n = 1; n <= opts.count; n++) {
+    const worker = new TaskWorker({
+      id: `${opts.idPrefix ?? 'bench'}-${String(n).padStart(3, '0')}`,
+      backendType: 'kind',
+      capabilities: { max_parallel_tasks: 1, supported_problems: [] },
+      metadata: { host: os.hostname(), pid: process.pid, type: 'bench' },
+      instanceId: `bench-${process.pid}`,
+    }, deps);
+    replaceTaskBody(worker, async (task) => {
+      opts.onClaimed?.(task);
+      worker.state = 'busy';
+      worker.currentTask = task;
+      try {
+        // The real step reads the worker row before the pipeline; kept so the per-task round trips match.
+        await opts.pool.query('SELECT cluster_dirty FROM workers WHERE id = $1', [worker.id]);
+        opts.onStart(task);
+        await finishTask(opts.pool, { taskId: task.id, workerId: worker.id, status: 'completed', result: {}, errorType: null, errorDetails: null });
+        opts.onFinish?.(task);
+      } finally {
+        worker.currentTask = null;
+      }
+    });
+    if (!(await worker.register())) throw new Error(`could not register ${worker.id}`);
+    workers.push(worker);
+  }
+  for (const w of workers) w.start();
+  return {
+    workers,
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop({ drain: true })));
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/** The benchmarks in run order, with their full and --quick sizes. */
+import type { BenchServer } from './benchDatabase.js';
+import type { BenchOptions, BenchResult } from './benchResult.js';
+import { benchNoopThroughput } from './noopThroughput.js';
+import { benchSubmitToStart } from './submitToStart.js';
+
+export type BenchmarkId = 'submit_to_start' | 'noop_throughput' | 'executor_overhead' | 'conversation_append' | 'api' | 'export';
+
+export interface Benchmark {
+  id: BenchmarkId;
+  run(server: BenchServer, o: BenchOptions): Promise<BenchResult>;
+}
+
+export const BENCHMARKS: Benchmark[] = [
+  {
+    id: 'submit_to_start',
+    run: (s, o) => benchSubmitToStart(s, o.quick ? { samples: 60, warmup: 10, workers: 4, gapMs: 15 } : { samples: 300, warmup: 20, workers: 4, gapMs: 20 }, o),
+  },
+  {
+    id: 'noop_throughput',
+    run: (s, o) => benchNoopThroughput(s, o.quick ? { tasks: 1000, workers: 8, rounds: 1 } : { tasks: 5000, workers: 8, rounds: 3 }, o),
+  },
+];
