@@ -128,13 +128,15 @@ describe('isolation, shutdown and scaling', { timeout: 180_000 }, () => {
       await waitFor(async () => (await logsOf(task.id)).some((l) => l.context.phase === 'step'), 60_000, 'first step');
       await h.close();
       h = null;
-      const row = (await db.pool.query(`SELECT status, attempt, worker_id FROM tasks WHERE id = $1`, [task.id])).rows[0];
-      expect(row).toEqual({ status: 'pending', attempt: 0, worker_id: null });
+      const row = (await db.pool.query(`SELECT status, attempt, max_attempts, worker_id FROM tasks WHERE id = $1`, [task.id])).rows[0];
+      expect(row).toEqual({ status: 'pending', attempt: 1, max_attempts: 3, worker_id: null });
       const w = (await db.pool.query(`SELECT status FROM workers WHERE id = 'worker-001-internal'`)).rows[0];
       expect(w.status).toBe('offline');
       h = await startServiceHarness({ workers: 1, db });
       const done = await h.waitForTask(task.id, ['completed', 'failed'], 90_000);
-      expect(done, JSON.stringify({ e: done.error_type, d: done.error_details, r: done.result, l: (await logsOf(task.id)).filter((l) => l.context.source !== 'aiopslab').map((l) => `${l.timestamp} ${l.message}`) }, null, 1)).toMatchObject({ status: 'completed', attempt: 1 });
+      expect(done).toMatchObject({ status: 'completed', attempt: 2 });
+      const convs = (await h.api(`/api/v1/llm-conversations/task/${task.id}/conversations`)).body;
+      expect(convs).toHaveLength(2);
       await h.close();
       h = null;
     } finally {

@@ -67,14 +67,15 @@ export async function releaseWorker(db: Queryable, workerId: string, taskId: str
 }
 
 /**
- * Put a task back in the queue because its worker is shutting down. The attempt is not counted:
- * the task did not fail, the worker left.
+ * Put a task back in the queue because its worker is shutting down. The attempt does not count
+ * against max_attempts (the task did not fail, the worker left), but attempt numbers stay unique
+ * per run, since each attempt has its own conversation record.
  */
 export async function requeueTask(db: Queryable, taskId: string, workerId: string, reason: string): Promise<boolean> {
   const r = await db.query(
     `WITH t AS (
        UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL,
-              attempt = GREATEST(attempt - 1, 0), result = NULL
+              max_attempts = max_attempts + 1, result = NULL
        WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id
      ), w AS (
        UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL
