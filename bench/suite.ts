@@ -1,6 +1,8 @@
 /** The benchmarks in run order, with their full and --quick sizes. */
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
+import { benchConversationAppend } from './conversationAppend.js';
+import { benchExecutorOverhead } from './executorOverhead.js';
 import { benchNoopThroughput } from './noopThroughput.js';
 import { benchSubmitToStart } from './submitToStart.js';
 
@@ -19,5 +21,13 @@ export const BENCHMARKS: Benchmark[] = [
   {
     id: 'noop_throughput',
     run: (s, o) => benchNoopThroughput(s, o.quick ? { tasks: 1000, workers: 8, rounds: 1 } : { tasks: 5000, workers: 8, rounds: 3 }, o),
+  },
+  {
+    id: 'executor_overhead',
+    run: (s, o) => benchExecutorOverhead(s, o.quick ? { tasks: 3, warmup: 1 } : { tasks: 30, warmup: 2 }, o),
+  },
+  {
+    id: 'conversation_append',
+    run: (s, o) => benchConversationAppend(s, { conversations: o.quick ? 1 : 3, messages: 1000, messageBytes: 8192 }, o),
   },
 ];

@@ -247,3 +247,12 @@ export function secretValues(config: Config): string[] {
   return [config.openrouterApiKey, config.openaiApiKey, config.compatibleApiKey, ...config.apiTokens, ...config.workerTokens, config.webhookSecret, config.databaseUrl]
     .filter((s): s is string => typeof s === 'string' && s.length >= 6);
 }
+
+/** The README's configuration table, generated from CONFIG_VARIABLES (a test keeps them equal). */
+export function configTableMarkdown(): string {
+  const rows = CONFIG_VARIABLES.map((v: VariableSpec) => {
+    const d = v.default === null ? '—' : `\`${String(v.default)}\``;
+    return `| \`${v.name}\` | ${d} | ${v.description.replace(/\|/g, '\\|')}${v.secret ? ' *(secret: never logged or stored)*' : ''} |`;
+  });
+  return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}

@@ -33,6 +33,8 @@ export const ERROR_CATALOGUE = {
   idempotency_conflict: { status: 409, description: 'The Idempotency-Key was used before with a different request body.' },
   experiment_conflict: { status: 409, description: 'An experiment of this name (or id) exists with a different definition; `details` names the fields that differ.' },
   payload_too_large: { status: 413, description: 'The request body exceeds the documented limit.' },
+  uri_too_long: { status: 414, description: 'A path segment (an id) is longer than any id can be.' },
+  invalid_url: { status: 400, description: 'The request path is malformed (e.g. broken percent-encoding).' },
   unsupported_media_type: { status: 415, description: 'The request body must be application/json.' },
   rate_limited: { status: 429, description: 'Too many requests; retry after the time in Retry-After.' },
   workers_disabled: { status: 400, description: 'Internal workers are not enabled in this process.' },

@@ -141,7 +141,8 @@ beforeAll(async () => {
        ('openai/gpt-4o-mini', 'GPT-4o mini', 128000, 0.00000015, 0.0000006),
        ('anthropic/claude-3.5-sonnet', 'Claude 3.5 Sonnet', 200000, 0.000003, 0.000015)`,
   );
-  url = await startServer();
+  // Loopback callback URLs are allowed so the flag test needs no DNS (no webhook is ever due here).
+  url = await startServer({ WEBHOOK_ALLOW_PRIVATE: 'true' });
 });
 
 afterAll(async () => {
@@ -228,7 +229,7 @@ describe('submit', () => {
       '--max-steps', '12', '--timeout-minutes', '45', '--priority', '7', '--model', 'openai/gpt-4o-mini',
       '--temperature', '0.2', '--max-tokens', '2048', '--top-p', '0.9', '--normalize-reply', '--use-openrouter',
       '--backend-type', 'kind', '--metadata', 'run=baseline', '--metadata', '{"sweep": 3, "tags": ["a"]}', '--metadata', 'owner=ana=b',
-      '--callback-url', 'https://example.com/hook', '--max-total-tokens', '50000', '--max-cost-usd', '0.5',
+      '--callback-url', 'http://127.0.0.1:9/hook', '--max-total-tokens', '50000', '--max-cost-usd', '0.5',
       '--idempotency-key', 'cli-test-flags', '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -239,7 +240,7 @@ describe('submit', () => {
       max_steps: 12, timeout_minutes: 45, priority: 7,
       agent_config: { model: 'openai/gpt-4o-mini', temperature: 0.2, max_tokens: 2048, top_p: 0.9, normalize_reply: true, use_openrouter: true },
       backend_type: 'kind', metadata: { run: 'baseline', sweep: 3, tags: ['a'], owner: 'ana=b' },
-      callback_url: 'https://example.com/hook', max_total_tokens: 50000, max_cost_usd: 0.5,
+      callback_url: 'http://127.0.0.1:9/hook', max_total_tokens: 50000, max_cost_usd: 0.5,
     });
     expect(stored.priority).toBe(7);
     expect(stored.idempotency_key).toBe('cli-test-flags');
@@ -248,7 +249,7 @@ describe('submit', () => {
     const again = await run('submit', 'auth_miss_mongodb-detection-1', '--max-steps', '12', '--timeout-minutes', '45', '--priority', '7', '--model', 'openai/gpt-4o-mini',
       '--temperature', '0.2', '--max-tokens', '2048', '--top-p', '0.9', '--normalize-reply', '--use-openrouter',
       '--backend-type', 'kind', '--metadata', 'run=baseline', '--metadata', '{"sweep": 3, "tags": ["a"]}', '--metadata', 'owner=ana=b',
-      '--callback-url', 'https://example.com/hook', '--max-total-tokens', '50000', '--max-cost-usd', '0.5', '--idempotency-key', 'cli-test-flags');
+      '--callback-url', 'http://127.0.0.1:9/hook', '--max-total-tokens', '50000', '--max-cost-usd', '0.5', '--idempotency-key', 'cli-test-flags');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(new RegExp(`^Already submitted ${printed.id} {2}auth_miss_mongodb-detection-1 `));
   });

@@ -82,6 +82,12 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: false,
     ajv: { customOptions: {} },
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors raised while routing (before any hook) get the one envelope too.
+    frameworkErrors: (err, req, reply) => {
+      const code: ErrorCode = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'invalid_url';
+      const message = code === 'uri_too_long' ? 'A path segment is too long' : 'The request path is malformed';
+      reply.header('X-Request-ID', req.id).status(ERROR_CATALOGUE[code].status).send(errorBody(code, message, null, String(req.id)));
+    },
   });
 
   // Bodies are validated strictly (no coercion: "5" is not a number); query strings are text
@@ -125,6 +131,13 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return send(fe.statusCode === 404 ? 'not_found' : fe.statusCode === 413 ? 'payload_too_large' : fe.statusCode === 415 ? 'unsupported_media_type' : 'validation_failed', fe.message);
+    }
+    // SQLSTATE class 22 (data exception: a NUL byte in text, a date PostgreSQL cannot hold, …)
+    // is raised by a value the client sent that passed the schema: refuse it, it is no fault of ours.
+    const sqlState = (err as { code?: unknown }).code;
+    if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+      const reason = err.message.split('\n')[0]!.slice(0, 300);
+      return send('validation_failed', `A value in the request cannot be stored or compared: ${reason}`, [{ field: 'request', reason }]);
     }
     if (isConnectionError(err)) {
       reply.header('Retry-After', '5');

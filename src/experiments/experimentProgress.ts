@@ -13,6 +13,7 @@
  */
 import { loadModelCatalog, type ModelPrice } from '../agent/modelCatalog.js';
 import { resolveModel } from '../agent/modelResolution.js';
+import { roundUsd } from '../agent/usageCost.js';
 import type { Config } from '../config.js';
 import type { TaskStatus } from '../queue/taskRecord.js';
 import type { Queryable } from '../store/pool.js';
@@ -101,11 +102,6 @@ async function aggregates(db: Queryable, ids: string[]): Promise<ModelAggregate[
 
 function emptyCounts(): StatusCounts {
   return { pending: 0, running: 0, completed: 0, failed: 0, timeout: 0, cancelled: 0, not_created: 0 };
-}
-
-/** Rounds money to the precision it is stored with, so sums print without float noise. */
-export function roundUsd(x: number): number {
-  return Math.round(x * 1e8) / 1e8;
 }
 
 export function progressFromAggregates(

@@ -58,8 +58,3 @@ export function experimentToJson(e: ExperimentRow): Record<string, unknown> {
   };
 }
 
-/** The task type of a problem id when the catalog does not list it (AIOpsLab ids name it). */
-export function taskTypeFromProblemId(id: string): TaskType | null {
-  const m = /(detection|localization|analysis|mitigation)/.exec(id);
-  return m ? (m[1] as TaskType) : null;
-}

@@ -27,7 +27,14 @@ export async function writeTaskLogs(db: Queryable, taskId: string, rows: Array<{
   );
 }
 
-export interface LogQuery { level?: LogLevel; since?: Date; afterId?: number; limit: number }
+export interface LogQuery {
+  level?: LogLevel;
+  since?: Date;
+  afterId?: number;
+  /** `timeline`: the executor's own rows; `aiopslab`: AIOpsLab's captured output. */
+  source?: 'timeline' | 'aiopslab';
+  limit: number;
+}
 
 /** The newest `limit` entries matching the filter, in ascending order, plus the matching total. */
 export async function listTaskLogs(db: Queryable, taskId: string, q: LogQuery): Promise<{ logs: TaskLogRow[]; total: number }> {
@@ -36,6 +43,8 @@ export async function listTaskLogs(db: Queryable, taskId: string, q: LogQuery): 
   if (q.level) { args.push(q.level); where.push(`level = $${args.length}`); }
   if (q.since) { args.push(q.since); where.push(`timestamp > $${args.length}`); }
   if (q.afterId !== undefined) { args.push(q.afterId); where.push(`id > $${args.length}`); }
+  if (q.source === 'aiopslab') where.push(`context->>'source' = 'aiopslab'`);
+  if (q.source === 'timeline') where.push(`(context->>'source') IS DISTINCT FROM 'aiopslab'`);
   const cond = where.join(' AND ');
   args.push(q.limit);
   const rows = await db.query<TaskLogRow>(

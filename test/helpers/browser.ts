@@ -88,8 +88,8 @@ export async function openPage(browser: Browser, baseUrl: string, opts: { viewpo
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
-  // From the top, or the sticky header is drawn where the page was scrolled to.
-  await page.evaluate(() => window.scrollTo(0, 0));
+  // From the top, without the focus ring a route change leaves on the heading.
+  await page.evaluate(() => { window.scrollTo(0, 0); (document.activeElement as HTMLElement | null)?.blur(); });
   // Whole page, but capped: a 90-row list on a phone is 18,000 px and costs seconds to encode.
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
   const width = page.viewportSize()?.width ?? 1280;

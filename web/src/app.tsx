@@ -93,7 +93,8 @@ export function App() {
           <LiveIndicator />
         </div>
       </header>
-      <main id="main" class="container">
+      {/* data-route tells tests (and styles, if ever needed) which page is rendered. */}
+      <main id="main" class="container" data-route={pageKey}>
         {authNeeded && <TokenPrompt onDone={() => setAuthNeeded(false)} />}
         {renderPage(route)}
       </main>

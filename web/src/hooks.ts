@@ -80,7 +80,7 @@ export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, deps: 
   useEffect(() => {
     if (!opts.stream) return undefined;
     return subscribe(opts.stream, (e) => {
-      void e;
+      if (e.type === 'resync' || !whenRef.current || whenRef.current(e)) schedule();
     });
   }, [opts.stream, schedule]);
 

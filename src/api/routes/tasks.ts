@@ -123,15 +123,16 @@ export function taskRoutes(deps: AppDeps, opts: { hidden: boolean }) {
             level: { type: 'string', enum: [...LOG_LEVELS] },
             since: { type: 'string', format: 'date-time' },
             after_id: { type: 'integer', minimum: 0 },
+            source: { type: 'string', enum: ['timeline', 'aiopslab'], description: 'Only the executor\'s timeline rows, or only AIOpsLab\'s captured output.' },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
         },
       },
     }, async (req) => {
       const { task_id } = req.params as { task_id: string };
-      const q = req.query as { level?: (typeof LOG_LEVELS)[number]; since?: string; after_id?: number; limit: number };
+      const q = req.query as { level?: (typeof LOG_LEVELS)[number]; since?: string; after_id?: number; source?: 'timeline' | 'aiopslab'; limit: number };
       if (!(await getTask(deps.pool, task_id))) throw notFound('task_not_found', task_id);
-      const { logs, total } = await listTaskLogs(deps.pool, task_id, { level: q.level, since: q.since ? new Date(q.since) : undefined, afterId: q.after_id, limit: q.limit });
+      const { logs, total } = await listTaskLogs(deps.pool, task_id, { level: q.level, since: q.since ? new Date(q.since) : undefined, afterId: q.after_id, source: q.source, limit: q.limit });
       return { logs, total, returned: logs.length };
     });
   };

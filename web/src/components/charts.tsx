@@ -63,6 +63,7 @@ export function StackedBars({ label, categories, series, value, format, formatCa
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
   const slot = categories.length ? plotW / categories.length : 0;
   const barW = Math.max(1, Math.min(40, slot * 0.72));
+  // Labels are thinned to fit, counted from the newest day so today always has one.
   const labelEvery = Math.max(1, Math.ceil(categories.length / Math.max(1, Math.floor(plotW / 52))));
   const y = (v: number) => margin.top + plotH - (v / max) * plotH;
 
@@ -94,7 +95,7 @@ export function StackedBars({ label, categories, series, value, format, formatCa
                       </rect>
                     );
                   })}
-                  {ci % labelEvery === 0 && (
+                  {(categories.length - 1 - ci) % labelEvery === 0 && (
                     <text class="chart-axis" x={x + barW / 2} y={height - 8} text-anchor="middle">{formatCategory(c)}</text>
                   )}
                 </g>
