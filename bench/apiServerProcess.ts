@@ -55,6 +55,28 @@ export async function startApiProcess(databaseUrl: string): Promise<ApiProcess> 
   };
 }
 
+/** The same interface in this process (the bench tests run TypeScript sources, which a child cannot). */
+export async function startApiInProcess(db: { url: string; pool: import('../src/store/pool.js').Pool }): Promise<ApiProcess> {
+  const api = await startApi(db);
+  return {
+    url: api.url,
+    pid: process.pid,
+    async sampleRss(fn) {
+      const baseline = process.memoryUsage.rss();
+      const samples: Array<[number, number]> = [];
+      const timer = setInterval(() => samples.push([Math.round(performance.now()), process.memoryUsage.rss()]), 10);
+      try {
+        const value = await fn();
+        samples.push([Math.round(performance.now()), process.memoryUsage.rss()]);
+        return { value, rss: { baseline, peak: samples.reduce((a, [, v]) => Math.max(a, v), baseline), samples } };
+      } finally {
+        clearInterval(timer);
+      }
+    },
+    close: () => api.close(),
+  };
+}
+
 async function serveInThisProcess(databaseUrl: string): Promise<void> {
   const pool = createPool(databaseUrl, 20);
   const api = await startApi({ url: databaseUrl, pool });

@@ -1,6 +1,7 @@
 /** The benchmarks in run order, with their full and --quick sizes. */
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
+import { benchApi } from './apiBench.js';
 import { benchConversationAppend } from './conversationAppend.js';
 import { benchExecutorOverhead } from './executorOverhead.js';
 import { benchNoopThroughput } from './noopThroughput.js';
@@ -29,5 +30,11 @@ export const BENCHMARKS: Benchmark[] = [
   {
     id: 'conversation_append',
     run: (s, o) => benchConversationAppend(s, { conversations: o.quick ? 1 : 3, messages: 1000, messageBytes: 8192 }, o),
+  },
+  {
+    id: 'api',
+    run: (s, o) => benchApi(s, o.quick
+      ? { tasks: 100_000, pending: 500, listSamples: 12, statsSamples: 8, postSeconds: 4, postConnections: 50, apiHost: 'child' }
+      : { tasks: 1_000_000, pending: 5_000, listSamples: 60, statsSamples: 30, postSeconds: 15, postConnections: 50, apiHost: 'child' }, o),
   },
 ];

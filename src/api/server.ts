@@ -86,7 +86,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (err, req, reply) => {
       const code: ErrorCode = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'invalid_url';
       const message = code === 'uri_too_long' ? 'A path segment is too long' : 'The request path is malformed';
-      reply.header('X-Request-ID', req.id).status(ERROR_CATALOGUE[code].status).send(errorBody(code, message, null, String(req.id)));
+      (reply as FastifyReply).header('X-Request-ID', req.id).status(ERROR_CATALOGUE[code].status).send(errorBody(code, message, null, String(req.id)));
     },
   });
 

