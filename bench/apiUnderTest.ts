@@ -2,7 +2,7 @@
  * The HTTP API as `serve`/`start` builds it (same buildServer, same deps: submit validation
  * against the catalogs, metrics, docs), listening on a loopback port, over a benchmark database
  * whose catalogs are filled as a real deployment's are: the 89 built-in problem ids and a model
- * catalog the size of OpenRouter's.
+ * catalog the size of OpenRouter's. The per-client submission rate limit is off (see startApi).
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -42,7 +42,8 @@ export interface ApiUnderTest {
 
 /** `events` may be shared with workers in the same process (one LISTEN connection, as in `start`). */
 export async function startApi(db: { url: string; pool: Pool }, events?: EventHub): Promise<ApiUnderTest> {
-  const config = { ...loadConfig({ LOG_LEVEL: 'silent' }), databaseUrl: db.url };
+  // SUBMIT_RATE_LIMIT is a per-client policy (default 120/min); the benchmark measures capacity, so it is off.
+  const config = { ...loadConfig({ LOG_LEVEL: 'silent', SUBMIT_RATE_LIMIT: '0' }), databaseUrl: db.url };
   const ownEvents = !events;
   const hub = events ?? new EventHub(db.url);
   if (ownEvents) await hub.start();

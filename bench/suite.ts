@@ -4,6 +4,7 @@ import type { BenchOptions, BenchResult } from './benchResult.js';
 import { benchApi } from './apiBench.js';
 import { benchConversationAppend } from './conversationAppend.js';
 import { benchExecutorOverhead } from './executorOverhead.js';
+import { benchExport } from './exportBench.js';
 import { benchNoopThroughput } from './noopThroughput.js';
 import { benchSubmitToStart } from './submitToStart.js';
 
@@ -36,5 +37,9 @@ export const BENCHMARKS: Benchmark[] = [
     run: (s, o) => benchApi(s, o.quick
       ? { tasks: 100_000, pending: 500, listSamples: 12, statsSamples: 8, postSeconds: 4, postConnections: 50, apiHost: 'child' }
       : { tasks: 1_000_000, pending: 5_000, listSamples: 60, statsSamples: 30, postSeconds: 15, postConnections: 50, apiHost: 'child' }, o),
+  },
+  {
+    id: 'export',
+    run: (s, o) => benchExport(s, { conversations: o.quick ? 2_000 : 10_000, apiHost: 'child' }, o),
   },
 ];

@@ -24,12 +24,19 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
   let out = '';
   let err = '';
   const program = new Command().exitOverride();
-  registerExperimentCommands(program, { out: (s) => { out += s; }, err: (s) => { err += s; }, env: { API_URL: url }, style: { color: false, spinner: false, width: 200 } });
+  const exit = (code: number): never => { throw Object.assign(new Error(`exit ${code}`), { exitCode: code }); };
+  // Commander's own messages (bad flags) too; subcommands inherit this when created.
+  program.configureOutput({ writeOut: (s) => { out += s; }, writeErr: (s) => { err += s; } });
+  registerExperimentCommands(program, { out: (s) => { out += s; }, err: (s) => { err += s; }, env: { API_URL: url }, style: { color: false, spinner: false, width: 200 }, exit });
   const before = process.exitCode;
   process.exitCode = 0;
   try {
     await program.parseAsync(['node', 'aiopslab-executor', 'experiment', ...args]);
     return { code: Number(process.exitCode ?? 0), out, err };
+  } catch (e) {
+    const code = (e as { exitCode?: number }).exitCode;
+    if (code === undefined) throw e;
+    return { code, out, err };
   } finally {
     process.exitCode = before;
   }
@@ -92,6 +99,9 @@ describe('experiment commands', () => {
     const bad = await cli('run', '--name', 'cli-bad', '--problems', 'nope-*', '--models', 'stand-in/alpha');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('problems.patterns: "nope-*" matches no problem id');
+    const flag = await cli('run', '--name', 'cli-bad', '--repeats', 'many');
+    expect(flag.code).toBe(2);
+    expect(flag.err).toContain('--repeats must be an integer');
     const conflict = await cli('run', '--name', 'cli-exp', '--models', 'stand-in/alpha');
     expect(conflict.code).toBe(5);
     expect(conflict.err).toContain('error: experiment_conflict');

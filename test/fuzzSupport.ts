@@ -56,9 +56,12 @@ export async function createFuzzHarness(): Promise<FuzzHarness> {
 }
 
 /** One md5 per table over all its rows: any insert, update or delete anywhere changes it. */
-export async function checksum(pool: Pool): Promise<string> {
+export async function checksum(pool: Pool, opts: { ignoreLiveness?: boolean } = {}): Promise<string> {
   const tables = await pool.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`);
-  const sql = tables.rows.map(({ t }) => `SELECT '${t}' AS t, count(*) AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM "${t}" x`).join(' UNION ALL ');
+  // Liveness columns: what a heartbeat records even when it is answered 409 (the worker is alive).
+  const row = (t: string) => !opts.ignoreLiveness ? 'x::text'
+    : t === 'tasks' ? `(to_jsonb(x) - 'lease_expires_at' - 'updated_at')::text` : t === 'workers' ? `(to_jsonb(x) - 'last_heartbeat' - 'status')::text` : 'x::text';
+  const sql = tables.rows.map(({ t }) => `SELECT '${t}' AS t, count(*) AS n, md5(coalesce(string_agg(${row(t)}, '|' ORDER BY ${row(t)}), '')) AS h FROM "${t}" x`).join(' UNION ALL ');
   const r = await pool.query<{ t: string; n: number; h: string }>(sql);
   return r.rows.map((x) => `${x.t}:${x.n}:${x.h}`).sort().join(',');
 }
@@ -181,8 +184,11 @@ const SSE = /\/events$/;
 export async function runCase(f: FuzzHarness, r: FuzzRequest, opts: { readOnly?: boolean } = {}): Promise<number> {
   let url = r.url;
   // A valid request to a live stream never ends: make sure it is refused (an unknown query field).
-  if (SSE.test(r.route.path) && r.method === 'GET') url += (url.includes('?') ? '&' : '?') + 'fuzz_unknown=1';
+  if (SSE.test(r.route.path) && (r.method === 'GET' || r.method === 'HEAD')) url += (url.includes('?') ? '&' : '?') + 'fuzz_unknown=1';
   const label = `${r.method} ${url.slice(0, 300)} [${r.bodyKind}] ${typeof r.payload === 'string' ? r.payload.slice(0, 200) : ''}`;
+  // A heartbeat records liveness even when it is refused (409: the worker does not hold the task it named).
+  const isHeartbeat = r.method === 'POST' && /heartbeat$/.test(r.route.path);
+  const beforeSansLiveness = isHeartbeat ? await checksum(f.h.db.pool, { ignoreLiveness: true }) : null;
   const res = await Promise.race([
     f.h.app.inject({ method: r.method as 'GET', url, headers: r.headers, payload: r.payload }),
     new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no answer within 10 s: ${label}`)), 10_000)),
@@ -201,14 +207,17 @@ export async function runCase(f: FuzzHarness, r: FuzzRequest, opts: { readOnly?:
     expect(typeof body.detail).toBe('string');
   }
   // Routing errors (no such path or method, a malformed or overlong path) come before the body is read.
-  const routingError = [404, 405, 414].includes(res.statusCode) || (res.statusCode === 400 && res.json().error?.code === 'invalid_url');
+  const routingError = [404, 405, 414].includes(res.statusCode) || (res.statusCode === 400 && res.body !== '' && res.json().error?.code === 'invalid_url');
   if (r.bodyKind === 'huge' && r.method !== 'GET' && r.method !== 'HEAD' && !routingError) {
     expect(res.statusCode, label).toBe(413);
     expect(res.json().error.code).toBe('payload_too_large');
   }
   const isRead = r.method === 'GET' || r.method === 'HEAD';
   const succeeded = res.statusCode >= 200 && res.statusCode < 300;
-  if (!isRead && succeeded && !opts.readOnly) {
+  if (isHeartbeat && res.statusCode === 409) {
+    expect(await checksum(f.h.db.pool, { ignoreLiveness: true }), `${label} -> 409 changed more than liveness`).toBe(beforeSansLiveness);
+    f.known = await checksum(f.h.db.pool);
+  } else if (!isRead && succeeded && !opts.readOnly) {
     f.known = await checksum(f.h.db.pool); // a legitimate write
   } else if (!isRead) {
     // Refused (or read-only phase): not one row may have changed.

@@ -22,6 +22,7 @@ import { conversationRoutes } from './routes/conversations.js';
 import { modelRoutes } from './routes/models.js';
 import { problemRoutes } from './routes/problems.js';
 import { spendRoutes } from './routes/spend.js';
+import { experimentRoutes } from './routes/experiments.js';
 import { submitRateLimitHook } from './rateLimit.js';
 import { callbackUrlGuard, webhookRoutes } from '../webhooks/webhookRoutes.js';
 
@@ -183,6 +184,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes(deps), { prefix: '/api/v1' });
   await app.register(async (a) => problemRoutes(a, deps), { prefix: '/api/v1' });
   await app.register(spendRoutes(deps), { prefix: '/api/v1' });
+  await app.register(experimentRoutes(deps), { prefix: '/api/v1' });
   await app.register(webhookRoutes(deps), { prefix: '/api/v1' });
   // These two declare their full /api/v1/... paths themselves.
   await app.register(async (a) => { await conversationRoutes(a, deps); await modelRoutes(a, deps); });

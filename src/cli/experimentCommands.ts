@@ -14,6 +14,8 @@ export interface ExperimentIo {
   err(s: string): void;
   env: NodeJS.ProcessEnv;
   style: OutputStyle;
+  /** Called on a command-line mistake (bad flag) with exit code 2, as the other client commands do. */
+  exit?(code: number): never;
 }
 
 const defaultIo = (): ExperimentIo => ({
@@ -171,13 +173,14 @@ export function renderResultsTable(rows: StatsJson[], table: string, style: Outp
   return renderTable(rows, cols, style);
 }
 
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--api-url <url>', `API base URL (default: env API_URL, else ${DEFAULT_API_URL})`)
-    .option('--token <token>', 'bearer token (default: env API_TOKEN)');
-}
-
 export function registerExperimentCommands(program: Command, io: ExperimentIo = defaultIo()): void {
+  const exit = io.exit ?? ((code: number) => process.exit(code));
+  const connectionOptions = (cmd: Command): Command => cmd
+    .option('--api-url <url>', `API base URL (default: env API_URL, else ${DEFAULT_API_URL})`)
+    .option('--token <token>', 'bearer token (default: env API_TOKEN)')
+    // Commander exits 1 on a bad flag; scripts tell "called wrong" (2) from "it failed" (1).
+    .exitOverride((err) => exit(err.exitCode === 0 ? 0 : EXIT.usage));
+
   const client = (o: ConnectionFlags) => new ApiClient(resolveConnection(o, io.env));
   const act = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
     try {

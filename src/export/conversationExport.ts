@@ -20,6 +20,8 @@ export interface ExportFilter {
   status?: string;
   since?: Date;
   until?: Date;
+  /** Only the tasks of this experiment. */
+  experimentId?: string;
   /** Conversations still running are left out unless asked for. */
   includeUnfinished?: boolean;
 }
@@ -93,6 +95,7 @@ function whereClause(f: ExportFilter, args: unknown[]): string[] {
   if (f.status) { args.push(f.status); where.push(`COALESCE(c.metadata->>'status', t.status) = $${args.length}`); }
   if (f.since) { args.push(f.since); where.push(`c.started_at >= $${args.length}`); }
   if (f.until) { args.push(f.until); where.push(`c.started_at < $${args.length}`); }
+  if (f.experimentId) { args.push(f.experimentId); where.push(`t.experiment_id = $${args.length}::uuid`); }
   return where;
 }
 

@@ -49,7 +49,8 @@ export class TaskWorker {
     this.unsubscribe = this.deps.events.subscribe((e) => {
       if (e.channel === 'task_events') {
         const p = e.payload as { id?: string; status?: string };
-        if (p.status === 'pending') this.wake?.();
+        // New work, or a slot freed that a concurrency or spend cap was holding back.
+        if (p.status !== 'running') this.wake?.();
         if (this.currentTask && p.id === this.currentTask.id && (p.status === 'cancelled' || p.status === 'timeout')) this.stopCurrent(p.status);
       } else if (e.channel === 'reconnected') {
         this.wake?.();
@@ -60,9 +61,12 @@ export class TaskWorker {
   }
 
   private async beat(): Promise<void> {
+    // Read before the await: a claim that commits while the heartbeat is in flight must not
+    // look like a lost lease.
+    const task = this.currentTask;
     try {
       const r = await heartbeat(this.deps.pool, this.opts.id, this.deps.config.leaseSeconds);
-      const task = this.currentTask;
+      if (task !== this.currentTask) return;
       if (!r) {
         // Our row vanished (deleted by an operator): register again.
         await this.register();

@@ -129,7 +129,7 @@ export async function conversationRoutes(app: FastifyInstance, deps: AppDeps): P
     };
   });
 
-  app.get<{ Querystring: { problem_id?: string; task_type?: string; model?: string; status?: string; since?: string; until?: string; include_unfinished: boolean } }>(`${base}/export`, {
+  app.get<{ Querystring: { problem_id?: string; task_type?: string; model?: string; status?: string; since?: string; until?: string; experiment_id?: string; include_unfinished: boolean } }>(`${base}/export`, {
     schema: {
       tags,
       summary: 'Stream conversations as JSONL in OpenAI chat format, with reward, success, results, usage and metadata',
@@ -142,6 +142,7 @@ export async function conversationRoutes(app: FastifyInstance, deps: AppDeps): P
           status: { type: 'string', enum: [...EXPORT_STATUSES] },
           since: { type: 'string', minLength: 1, maxLength: 64 },
           until: { type: 'string', minLength: 1, maxLength: 64 },
+          experiment_id: { type: 'string', format: 'uuid' },
           include_unfinished: { type: 'boolean', default: false },
         },
       },
@@ -153,6 +154,7 @@ export async function conversationRoutes(app: FastifyInstance, deps: AppDeps): P
     if (q.task_type) filter.taskType = q.task_type;
     if (q.model) filter.model = q.model;
     if (q.status) filter.status = q.status;
+    if (q.experiment_id) filter.experimentId = q.experiment_id;
     const since = parseInstant('since', q.since);
     const until = parseInstant('until', q.until);
     if (since) filter.since = since;

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 import { cancelTask } from '../../queue/cancelTask.js';
+import { findExperiment } from '../../experiments/experimentQueries.js';
 import { submitTask } from '../../queue/submitTask.js';
 import { TASK_STATUSES, taskToJson, type TaskStatus } from '../../queue/taskRecord.js';
 import { TASK_SORT_FIELDS, getTask, listTasks, taskStats, type TaskSortField } from '../../queue/taskQueries.js';
@@ -25,6 +26,9 @@ export function taskRoutes(deps: AppDeps, opts: { hidden: boolean }) {
     }, async (req, reply) => {
       const body = req.body as CreateTaskBody;
       const parameters = normalizeTaskParameters(body, { model: deps.config.defaultModel });
+      if (body.experiment_id && !(await findExperiment(deps.pool, body.experiment_id))) {
+        throw new AppError('experiment_not_found', `Experiment ${body.experiment_id} not found`, [{ field: 'experiment_id', reason: 'no experiment has this id' }]);
+      }
       if (deps.submitValidator) await deps.submitValidator.validate(body.problem_id, parameters.agent_config.model, parameters as unknown as Record<string, unknown>);
       const key = req.headers['idempotency-key'];
       const { task, created } = await submitTask(deps.pool, {
