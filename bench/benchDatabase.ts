@@ -43,6 +43,25 @@ export function withDatabase(serverUrl: string, database: string): string {
   return u.toString();
 }
 
+/** Databases of earlier runs on this host whose process is gone (killed before it could drop them). */
+async function dropAbandonedDatabases(c: pg.Client): Promise<void> {
+  const r = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE '${BENCH_DB_PREFIX}%'`);
+  for (const { datname } of r.rows) {
+    const pid = Number(datname.slice(BENCH_DB_PREFIX.length).split('_')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function withAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -78,7 +97,10 @@ export async function openBenchServer(opts: { databaseUrl?: string | null; log?:
   const adminUrl = serverUrl;
   const runId = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const created: string[] = [];
-  const version = await withAdmin(adminUrl, async (c) => (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
+  const version = await withAdmin(adminUrl, async (c) => {
+    await dropAbandonedDatabases(c);
+    return (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  });
 
   let template: Promise<string> | null = null;
   const productTemplate = () => {

@@ -31,7 +31,7 @@ export const BULK_SUBMIT_SQL = `
   INSERT INTO task_logs (task_id, level, message, context)
   SELECT id, 'info', 'Task created', jsonb_build_object('phase', 'created', 'problem_id', problem_id, 'parameters', parameters) FROM t`;
 
-async function drainOurs(server: BenchServer, o: ThroughputOptions, round: number): Promise<{ seconds: number; fillMs: number }> {
+async function drainOurs(server: BenchServer, o: ThroughputOptions, round: number): Promise<{ seconds: number; fillMs: number; retries: number }> {
   const db = await server.createProductDatabase(`throughput_${round}`);
   const events = new EventHub(db.url);
   await events.start();
@@ -53,7 +53,7 @@ async function drainOurs(server: BenchServer, o: ThroughputOptions, round: numbe
     const t2 = performance.now();
     const left = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE status <> 'completed'`);
     if (left.rows[0]!.n !== 0) throw new Error(`${left.rows[0]!.n} tasks not completed after the drain`);
-    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0 };
+    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: workers.finishRetries() };
   } finally {
     await workers.stop();
     await events.stop();
@@ -61,7 +61,7 @@ async function drainOurs(server: BenchServer, o: ThroughputOptions, round: numbe
   }
 }
 
-async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: number): Promise<{ seconds: number; fillMs: number }> {
+async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: number): Promise<{ seconds: number; fillMs: number; retries: number }> {
   const db = await server.createEmptyDatabase(`throughput_graphile_${round}`);
   await installGraphileSchema(db.url);
   let done = 0;
@@ -80,7 +80,7 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
     const t1 = performance.now();
     await all;
     const t2 = performance.now();
-    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0 };
+    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: 0 };
   } finally {
     await g.stop();
     await db.drop();
@@ -91,6 +91,7 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
   const ours: number[] = [];
   const theirs: number[] = [];
   const fill: { ours: number[]; graphile: number[] } = { ours: [], graphile: [] };
+  let retries = 0;
   for (let r = 0; r < o.rounds; r++) {
     // Alternate who goes first, so drift in the machine's load does not favour one side.
     const order = r % 2 === 0 ? (['ours', 'graphile'] as const) : (['graphile', 'ours'] as const);
@@ -98,6 +99,7 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
       const res = side === 'ours' ? await drainOurs(server, o, r) : await drainGraphile(server, o, r);
       (side === 'ours' ? ours : theirs).push(o.tasks / res.seconds);
       fill[side].push(res.fillMs);
+      retries += res.retries;
       b.log(`  round ${r + 1} ${side}: ${Math.round(o.tasks / res.seconds)} tasks/s`);
     }
   }
@@ -114,7 +116,8 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
       ours_tasks_per_s: oursRate, graphile_jobs_per_s: theirRate,
       ours_rounds: ours.map((v) => round(v, 0)), graphile_rounds: theirs.map((v) => round(v, 0)),
       fill_ms: { ours: round(median(fill.ours), 1), graphile: round(median(fill.graphile), 1) },
+      ours_finish_retries: retries,
     },
-    notes: [],
+    notes: retries ? [`${retries} finishTask call(s) failed and were retried by the benchmark's task body (see the warnings on stderr).`] : [],
   };
 }

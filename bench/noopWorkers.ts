@@ -17,6 +17,8 @@ import { TaskWorker } from '../src/worker/taskWorker.js';
 
 export interface NoopWorkers {
   workers: TaskWorker[];
+  /** finishTask calls that failed and were retried (a healthy run has none). */
+  finishRetries(): number;
   stop(): Promise<void>;
 }
 
@@ -50,8 +52,11 @@ export async function startNoopWorkers(opts: {
   config?: Partial<Config>;
 }): Promise<NoopWorkers> {
   const config: Config = { ...loadConfig({ LOG_LEVEL: 'silent' }), ...opts.config };
-  const deps = { pool: opts.pool, config, logger: pino({ level: 'silent' }), env: process.env, clusters: noCluster, events: opts.events };
+  // Worker faults are printed: a benchmark that silently stalls measures nothing.
+  const logger = pino({ level: 'warn', base: { bench: 'noop-worker' } }, pino.destination(2));
+  const deps = { pool: opts.pool, config, logger, env: process.env, clusters: noCluster, events: opts.events };
   const workers: TaskWorker[] = [];
+  let finishRetries = 0;
   for (let n = 1; n <= opts.count; n++) {
     const worker = new TaskWorker({
       id: `${opts.idPrefix ?? 'bench'}-${String(n).padStart(3, '0')}`,
@@ -68,7 +73,19 @@ export async function startNoopWorkers(opts: {
         // The real step reads the worker row before the pipeline; kept so the per-task round trips match.
         await opts.pool.query('SELECT cluster_dirty FROM workers WHERE id = $1', [worker.id]);
         opts.onStart(task);
-        await finishTask(opts.pool, { taskId: task.id, workerId: worker.id, status: 'completed', result: {}, errorType: null, errorDetails: null });
+        // The product's pipeline never throws out of a task; a failed finish here would leave the
+        // worker holding the task (and the benchmark waiting), so it is retried and counted.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await finishTask(opts.pool, { taskId: task.id, workerId: worker.id, status: 'completed', result: {}, errorType: null, errorDetails: null });
+            break;
+          } catch (e) {
+            finishRetries++;
+            logger.warn({ worker_id: worker.id, task_id: task.id, attempt, err: (e as Error).message }, 'finishTask failed; retrying');
+            if (attempt >= 20) throw e;
+            await new Promise((r) => setTimeout(r, 50 * attempt));
+          }
+        }
         opts.onFinish?.(task);
       } finally {
         worker.currentTask = null;
@@ -80,6 +97,7 @@ export async function startNoopWorkers(opts: {
   for (const w of workers) w.start();
   return {
     workers,
+    finishRetries: () => finishRetries,
     async stop() {
       await Promise.all(workers.map((w) => w.stop({ drain: true })));
     },

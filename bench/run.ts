@@ -38,6 +38,13 @@ async function main(): Promise<void> {
   const opts: BenchOptions = { quick: args.quick, log };
   const started = Date.now();
   const server = await openBenchServer({ log });
+  // Interrupted: drop this run's databases (and stop an embedded server) before leaving.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: dropping this run's databases`);
+      void server.close().finally(() => process.exit(130));
+    });
+  }
   const results: BenchResult[] = [];
   const failures: Array<{ id: string; error: string }> = [];
   try {

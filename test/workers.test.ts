@@ -3,6 +3,8 @@
  * cancel and timeout really stop a running task, a forced stop dirties the cluster which is then
  * recreated, workers are isolated from each other, graceful shutdown requeues, scaling works.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './helpers/database.js';
 import { startServiceHarness, type ServiceHarness } from './helpers/serviceHarness.js';
@@ -76,8 +78,9 @@ describe('stopping running tasks', { timeout: 180_000 }, () => {
     h = await startServiceHarness({ workers: 1, env: { STOP_GRACE_SECONDS: '1' } });
     // Fault injection hangs inside a critical section that defers SIGTERM: only SIGKILL ends it.
     const task = await h.submit({ problem_id: 'pod_failure_hotel_res-detection-1' });
-    await waitFor(async () => (await logsOf(task.id)).some((l) => l.context.phase === 'run'), 60_000, 'run started');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The fixture's injector writes its helper's pid once it is inside the critical section.
+    const pidFile = path.join(h.stateDir, 'tasks', task.id, 'attempt-1', 'injector.pid');
+    await waitFor(async () => existsSync(pidFile), 90_000, 'fault injection in progress');
     await h.api(`/api/v1/tasks/${task.id}/cancel`, { method: 'POST' });
     const w = await waitFor(async () => {
       const x = (await h!.api('/api/v1/workers/worker-001-internal')).body;

@@ -6,6 +6,7 @@
  * so memory stays bounded by the page size whatever the size of the export, and no database
  * connection is held between pages (a slow reader blocks nobody).
  */
+import { conversationUsage, type ConversationRow } from '../store/conversations.js';
 import type { Queryable } from '../store/pool.js';
 
 export const EXPORT_TASK_TYPES = ['detection', 'localization', 'analysis', 'mitigation'] as const;
@@ -26,26 +27,7 @@ export interface ExportFilter {
   includeUnfinished?: boolean;
 }
 
-interface ExportRow {
-  id: string;
-  task_id: string;
-  attempt: number;
-  session_id: string | null;
-  started_at: Date;
-  ended_at: Date | null;
-  model_name: string;
-  provider: string | null;
-  llm_config: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  task_status: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  total_tokens: number;
-  cost_usd: number;
-  llm_calls: number;
-}
+type ExportRow = Omit<ConversationRow, 'total_messages'> & { task_status: string };
 
 export function trainingRecord(c: ExportRow, messages: Array<{ role: string; content: string }>): Record<string, unknown> {
   const md = c.metadata;
@@ -55,15 +37,7 @@ export function trainingRecord(c: ExportRow, messages: Array<{ role: string; con
     reward: md.reward ?? null,
     success: typeof md.success === 'boolean' ? md.success : null,
     results: md.results ?? null,
-    usage: {
-      prompt_tokens: c.prompt_tokens,
-      completion_tokens: c.completion_tokens,
-      cached_tokens: c.cached_tokens,
-      reasoning_tokens: c.reasoning_tokens,
-      total_tokens: c.total_tokens,
-      cost_usd: c.cost_usd,
-      llm_calls: c.llm_calls,
-    },
+    usage: conversationUsage(c),
     metadata: {
       conversation_id: c.id,
       task_id: c.task_id,

@@ -41,6 +41,19 @@ export interface ConversationRow {
   llm_calls: number;
 }
 
+/** The usage totals of a conversation, as the API and the export show them. */
+export function conversationUsage(c: Pick<ConversationRow, keyof CallCounters | 'llm_calls'>): CallCounters & { llm_calls: number } {
+  return {
+    prompt_tokens: c.prompt_tokens,
+    completion_tokens: c.completion_tokens,
+    cached_tokens: c.cached_tokens,
+    reasoning_tokens: c.reasoning_tokens,
+    total_tokens: c.total_tokens,
+    cost_usd: c.cost_usd,
+    llm_calls: c.llm_calls,
+  };
+}
+
 export interface MessageRow {
   conversation_id: string;
   seq: number;

@@ -10,12 +10,16 @@ import { WorkersPage } from './pages/WorkersPage';
 import { SubmitPage } from './pages/SubmitPage';
 import { ProblemsPage } from './pages/ProblemsPage';
 import { SpendPage } from './pages/SpendPage';
+import { ExperimentsPage } from './pages/ExperimentsPage';
+import { ExperimentsDetailPage } from './pages/ExperimentsDetailPage';
+import { ExperimentsNewPage } from './pages/ExperimentsNewPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 
 const NAV: Array<{ path: string; label: string }> = [
   { path: '', label: 'Overview' },
   { path: 'tasks', label: 'Tasks' },
   { path: 'submit', label: 'Submit' },
+  { path: 'experiments', label: 'Experiments' },
   { path: 'workers', label: 'Workers' },
   { path: 'problems', label: 'Problems' },
   { path: 'spend', label: 'Models & spend' },
@@ -30,6 +34,9 @@ function renderPage(route: Route) {
     case 'workers': return <WorkersPage />;
     case 'problems': return <ProblemsPage params={route.params} />;
     case 'spend': return <SpendPage params={route.params} />;
+    case 'experiments':
+      if (second === 'new') return <ExperimentsNewPage />;
+      return second ? <ExperimentsDetailPage reference={second} params={route.params} /> : <ExperimentsPage params={route.params} />;
     default: return <NotFoundPage />;
   }
 }

@@ -208,3 +208,88 @@ export interface Spend {
 
 /** One field problem from the error envelope. */
 export interface FieldIssue { field: string; reason: string; closest?: string[] }
+
+/* Experiments: problems × models × repeats (GET /api/v1/experiments…). */
+
+export type ExperimentCountKey = TaskStatus | 'not_created';
+export type ExperimentCounts = Record<ExperimentCountKey, number>;
+/** Derived from the experiment's state and its tasks' statuses. */
+export type ExperimentStatus = 'queued' | 'running' | 'spend_cap_reached' | 'completed' | 'incomplete' | 'cancelled';
+
+export interface ExperimentModelProgress {
+  model: string;
+  combinations: number;
+  counts: ExperimentCounts;
+  spend_usd: number;
+  max_running: number | null;
+  cost_per_task_usd: number | null;
+  estimate_basis: 'observed' | 'prices' | 'unknown';
+  estimated_remaining_cost_usd: number | null;
+}
+
+export interface ExperimentProgress {
+  status: ExperimentStatus;
+  combinations: number;
+  tasks_total: number;
+  counts: ExperimentCounts;
+  finished: number;
+  percent_finished: number;
+  spend_usd: number;
+  spend_cap_usd: number | null;
+  spend_cap_reached: boolean;
+  estimated_remaining_cost_usd: number | null;
+  by_model: ExperimentModelProgress[];
+}
+
+export interface Experiment {
+  id: string;
+  name: string;
+  description: string | null;
+  status: 'active' | 'cancelled';
+  problem_selectors: { problem_ids: string[]; patterns: string[]; applications: string[]; task_types: string[] };
+  problem_ids: string[];
+  models: string[];
+  repeats: number;
+  combinations: number;
+  parameters: TaskParameters;
+  limits: { spend_cap_usd: number | null; max_running_per_model: number | null; model_max_running: Record<string, number> };
+  created_at: string;
+  updated_at: string;
+  progress: ExperimentProgress;
+  /** Present on the answer to a create, resume or cancel. */
+  created?: boolean;
+  tasks_created?: number;
+  cancelled_tasks?: number;
+}
+
+export interface ExperimentPage { experiments: Experiment[]; total: number; page: number; page_size: number }
+
+export interface ResultStats {
+  tasks: number;
+  evaluated: number;
+  errored: number;
+  successes: number;
+  success_rate: number | null;
+  success_ci_low: number | null;
+  success_ci_high: number | null;
+  ttx_name: string | null;
+  ttx_mean_s: number | null;
+  ttx_median_s: number | null;
+  steps_mean: number | null;
+  steps_median: number | null;
+  input_tokens_mean: number | null;
+  output_tokens_mean: number | null;
+  input_tokens_total: number;
+  output_tokens_total: number;
+  cost_per_task_usd: number | null;
+  cost_total_usd: number;
+}
+
+export interface ExperimentResults {
+  experiment: { id: string; name: string; models: string[]; problem_ids: string[]; repeats: number };
+  confidence_level: number;
+  definitions: Record<string, string>;
+  summary: Array<{ model: string; task_type: string } & ResultStats>;
+  by_model: Array<{ model: string } & ResultStats>;
+  detail: Array<{ problem_id: string; task_type: string; model: string } & ResultStats>;
+}

@@ -8,6 +8,7 @@ import type { AppDeps } from '../appDeps.js';
 import { AppError } from '../../errors.js';
 import { translateDbError } from '../../store/pool.js';
 import {
+  conversationUsage,
   conversationStats,
   getConversation,
   listConversations,
@@ -45,17 +46,7 @@ function summaryJson(c: ConversationRow): Record<string, unknown> {
   };
 }
 
-function usageJson(c: ConversationRow): Record<string, number> {
-  return {
-    prompt_tokens: c.prompt_tokens,
-    completion_tokens: c.completion_tokens,
-    cached_tokens: c.cached_tokens,
-    reasoning_tokens: c.reasoning_tokens,
-    total_tokens: c.total_tokens,
-    cost_usd: c.cost_usd,
-    llm_calls: c.llm_calls,
-  };
-}
+const usageJson = conversationUsage;
 
 function parseInstant(field: string, v: string | undefined): Date | undefined {
   if (v === undefined) return undefined;
