@@ -57,6 +57,7 @@ export async function seedConversations(pool: Pool, n: number): Promise<void> {
               CASE WHEN s % 2 = 0 AND s > 2 THEN '{"type": "action", "latency_ms": 812, "finish_reason": "stop"}'::jsonb ELSE '{"type": "observation"}'::jsonb END
          FROM llm_conversations c, generate_series(1, $1) AS s`, [MESSAGES_PER_CONVERSATION]);
     await c.query('SET session_replication_role = DEFAULT');
+    await c.query(`SELECT task_counts_rebuild() WHERE to_regproc('task_counts_rebuild') IS NOT NULL`);
     await c.query('VACUUM (ANALYZE) tasks, llm_conversations, llm_messages');
   } finally {
     c.release();

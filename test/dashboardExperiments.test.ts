@@ -176,10 +176,10 @@ describe('experiments in the dashboard', () => {
     // The preview flags both before the server does.
     expect(await page.locator('#x-problem_ids-hint').textContent()).toContain('Not in the catalog: k8s_target_port-misconfig-detecton-2');
     expect(await page.locator('#x-patterns-hint').textContent()).toContain('Matches nothing: k8s_target_port-misconfg-*');
-    await page.getByLabel('Model 1').fill(A);
+    await page.getByLabel('Model 1', { exact: true }).fill(A);
     await page.getByRole('button', { name: 'Add model' }).click();
     await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('x-models-1');
-    await page.getByLabel('Model 2').fill('anthropic/claude-3-haku');
+    await page.getByLabel('Model 2', { exact: true }).fill('anthropic/claude-3-haku');
     await page.getByLabel('Repeats').fill('2');
     await page.getByLabel('Max steps').fill('10');
     await page.getByRole('button', { name: 'Create experiment' }).click();
@@ -198,7 +198,7 @@ describe('experiments in the dashboard', () => {
     expect(await idsError.count()).toBe(0);
     await page.getByLabel('Id patterns').fill('');
     expect(await page.locator('[data-preview="problems"]').textContent()).toBe('3 problems');
-    expect(await page.locator('[data-preview="combinations"]').textContent()).toBe('3 × 2 models × 2 repeats = 12 tasks');
+    expect(await page.locator('[data-preview="combinations"]').textContent()).toBe('3 problems × 2 models × 2 repeats = 12 tasks');
     await page.getByRole('button', { name: 'Create experiment' }).click();
 
     // The unknown model is the second entry of `models`: its error is at the second row.
@@ -207,7 +207,7 @@ describe('experiments in the dashboard', () => {
     expect(await page.locator('#x-models-0-error').count()).toBe(0);
     await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('x-models-1');
     await modelError.getByRole('button', { name: B }).click();
-    expect(await page.getByLabel('Model 2').inputValue()).toBe(B);
+    expect(await page.getByLabel('Model 2', { exact: true }).inputValue()).toBe(B);
 
     await page.getByRole('button', { name: 'Create experiment' }).click();
     await page.waitForURL(new RegExp(`#/experiments/${NAME}$`));
@@ -253,7 +253,8 @@ describe('experiments in the dashboard', () => {
 
   it('resumes with retry of the failed combinations, and cancels after a confirmation', async () => {
     const { page, errors } = main;
-    await page.getByLabel('retry 3 failed').check();
+    expect(await page.locator('.xp-resume label').textContent()).toContain('retry failed (3)');
+    await page.getByLabel(/retry failed/).check();
     await page.getByRole('button', { name: 'Resume', exact: true }).click();
     await poll(() => page.locator('.notice-info').textContent()).toContain('Resumed: 3 tasks created.');
     await poll(() => legendCounts(page)).toEqual(counts({ completed: 9, pending: 3 }));
@@ -268,7 +269,7 @@ describe('experiments in the dashboard', () => {
     await page.getByRole('button', { name: 'Cancel experiment' }).focus();
     await page.keyboard.press('Enter');
     const confirm = page.getByRole('group', { name: 'Confirm cancellation' });
-    expect(await confirm.textContent()).toContain('Cancel 0 pending and 2 running tasks?');
+    expect(await confirm.textContent()).toContain('Cancel 2 running tasks? Running ones are stopped by their workers.');
     await poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Keep it');
     await screenshot(page, 'experiments-cancel-confirm-laptop-light');
     await page.keyboard.press('Shift+Tab');
@@ -304,12 +305,12 @@ describe('experiments in the dashboard', () => {
     ]);
     expect(await tableRows(page, 'xp-bymodel-h', 'tfoot')).toEqual([['All models', '10', '80.0% 8/10', '', '', '', '', '', '$0.0143', '$0.143']]);
     expect(await tableRows(page, 'xp-detail-h')).toEqual([
-      [D1, A, 'detection', '2', '100.0% 2/2', '34.2–100.0%', 'TTD 15 s', '15 s', '5', '$0.015', '$0.03'],
-      [D1, B, 'detection', '2', '100.0% 2/2', '34.2–100.0%', 'TTD 6 s', '6 s', '2.5', '$0.002', '$0.004'],
-      [D2, A, 'detection', '1', '0.0% 0/1', '0.0–79.4%', 'TTD 30 s', '30 s', '8', '$0.03', '$0.03'],
-      [D2, B, 'detection', '2', '100.0% 2/2', '34.2–100.0%', 'TTD 10 s', '10 s', '4.5', '$0.002', '$0.004'],
-      [L1, A, 'localization', '1', '100.0% 1/1', '20.7–100.0%', 'TTL 12.5 s', '12.5 s', '3', '$0.015', '$0.015'],
-      [L1, B, 'localization', '2', '50.0% 1/2', '9.5–90.6%', 'TTL 30 s', '30 s', '7.5', '$0.03', '$0.06'],
+      [D1, A, '2', '100.0% 2/2', '34.2–100.0%', 'TTD 15 s', '5', '$0.015', '$0.03'],
+      [D1, B, '2', '100.0% 2/2', '34.2–100.0%', 'TTD 6 s', '2.5', '$0.002', '$0.004'],
+      [D2, A, '1', '0.0% 0/1', '0.0–79.4%', 'TTD 30 s', '8', '$0.03', '$0.03'],
+      [D2, B, '2', '100.0% 2/2', '34.2–100.0%', 'TTD 10 s', '4.5', '$0.002', '$0.004'],
+      [L1, A, '1', '100.0% 1/1', '20.7–100.0%', 'TTL 12.5 s', '3', '$0.015', '$0.015'],
+      [L1, B, '2', '50.0% 1/2', '9.5–90.6%', 'TTL 30 s', '7.5', '$0.03', '$0.06'],
     ]);
 
     // Success rate: a bar and an error bar per model in each task type and over all types.
@@ -345,6 +346,14 @@ describe('experiments in the dashboard', () => {
     expect(json.tasks).toHaveLength(10);
 
     await shoot(`#/experiments/${NAME}?tab=results`, 'experiments-results', async (p) => { await p.locator('.xp-chart svg').first().waitFor(); });
+
+    // The tasks tab lists every task of the experiment (retries included), filtered in the URL.
+    await page.locator('nav.tabs a', { hasText: 'Tasks' }).click();
+    await poll(() => page.locator('tr[data-task-id]').count()).toBe(15);
+    await page.getByLabel('cancelled', { exact: true }).check();
+    await poll(() => page.url()).toContain('status=cancelled');
+    await poll(() => page.locator('tr[data-task-id]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-status')))).toEqual(['cancelled', 'cancelled']);
+    expect(page.url()).toContain('tab=tasks');
     expect(errors).toEqual([]);
   }, BROWSER_TEST_MS);
 
@@ -374,7 +383,7 @@ describe('experiments in the dashboard', () => {
     await page.getByRole('button', { name: 'Cancelled' }).click();
     await poll(() => page.locator('tr[data-experiment]').count()).toBe(1);
     expect(page.url()).toContain('status=cancelled');
-    await page.getByRole('button', { name: 'All' }).click();
+    await page.getByRole('button', { name: 'All', exact: true }).click();
     await poll(() => page.locator('tr[data-experiment]').count()).toBe(2);
 
     // The capped one's page shows its cap and per-model limit, and the per-model cap can be changed.
@@ -382,12 +391,13 @@ describe('experiments in the dashboard', () => {
     await page.locator('main[data-route="experiments/capped-detection"] #xp-limits-h').waitFor();
     expect(await page.locator('[data-fact="cap"]').textContent()).toBe('$0.50');
     expect(await page.locator('tr[data-model="openai/gpt-4o"] [data-col="max_running"]').textContent()).toBe('1');
-    await page.getByLabel('Running: openai/gpt-4o').fill('0');
+    await page.getByLabel('Running: openai/gpt-4o', { exact: true }).fill('0');
     await page.getByRole('button', { name: 'Save limits' }).click();
-    await poll(() => page.locator('#l-cap-1-error').textContent()).toContain('must be >= 1');
-    await page.getByLabel('Running: openai/gpt-4o').fill('2');
+    await poll(() => page.locator('#l-cap-1-error').textContent()).toContain('Must be >= 1');
+    await page.getByLabel('Running: openai/gpt-4o', { exact: true }).fill('2');
     await page.getByRole('button', { name: 'Save limits' }).click();
     await poll(() => page.locator('tr[data-model="openai/gpt-4o"] [data-col="max_running"]').textContent()).toBe('2');
+    expect(await page.locator('.notice-info').textContent()).toContain('Limits saved');
     expect((await db.pool.query(`SELECT model_max_running FROM experiments WHERE name = 'capped-detection'`)).rows[0].model_max_running).toEqual({ 'openai/gpt-4o': 2 });
 
     await shoot('#/experiments', 'experiments-list', async (p) => { await p.locator('tr[data-experiment]').nth(1).waitFor(); });
@@ -404,12 +414,14 @@ describe('experiments in the dashboard', () => {
     await page.getByRole('button', { name: 'Resume experiment' }).click();
     await poll(() => page.locator('#x-repeats-error').textContent()).toContain('Stored: 2, given: 3');
     expect(await page.locator('.notice-error').textContent()).toContain('exists with a different repeats');
-    // The name alone resumes it.
+    // The name alone resumes it; alpha's two cancelled combinations failed before, so they need the retry.
     await page.getByLabel('Repeats').fill('');
+    await page.getByLabel(/also retry failed/).check();
     await page.getByRole('button', { name: 'Resume experiment' }).click();
     await page.waitForURL(new RegExp(`#/experiments/${NAME}$`));
     await poll(() => page.locator('.notice-info').textContent()).toContain('Resumed: 2 tasks created.');
-    await poll(() => page.locator('.page-header [data-status]').getAttribute('data-status')).toBe('queued');
+    await poll(() => legendCounts(page)).toEqual(counts({ completed: 10, pending: 2 }));
+    await poll(() => page.locator('.page-header [data-status]').getAttribute('data-status')).toBe('running');
     expect(errors).toEqual([]);
   }, BROWSER_TEST_MS);
 

@@ -48,7 +48,10 @@ describe('PostgreSQL restarted while tasks run and are submitted', () => {
     h.llm.setPolicy((req) => ({ kind: 'slow', delayMs: 700, reply: scriptedSolver(req) as never }));
     const accepted: string[] = [];
     for (let i = 0; i < 3; i++) accepted.push((await h.submit({ problem_id: PROBLEM, parameters: { max_steps: 5 } })).id);
-    await until('two tasks running', async () => (await h.api('/api/v1/tasks?status=running')).body.total === 2, 60_000, 200);
+    await until('two runs in their agent loop', async () => {
+      const r = await h.db.pool.query<{ n: number }>(`SELECT count(DISTINCT c.task_id)::int AS n FROM llm_messages m JOIN llm_conversations c ON c.id = m.conversation_id WHERE m.role = 'assistant'`);
+      return r.rows[0]!.n === 2;
+    }, 90_000, 200);
 
     // A client that keeps submitting through the outage, as a CI pipeline would.
     const outcomes: Array<{ status: number; code: string | null; retryAfter: string | null }> = [];
@@ -96,7 +99,13 @@ describe('PostgreSQL restarted while tasks run and are submitted', () => {
     const final = await until('every accepted task terminal', async () => {
       const rows = await Promise.all(accepted.map(async (id) => (await h.api(`/api/v1/tasks/${id}`)).body));
       return rows.every((t) => ['completed', 'failed', 'timeout', 'cancelled'].includes(t.status)) ? rows : null;
-    }, 240_000, 500);
+    }, 180_000, 500).catch(async (e) => {
+      const rows = await Promise.all(accepted.map(async (id) => (await h.api(`/api/v1/tasks/${id}`)).body));
+      const workers = (await h.api('/api/v1/workers')).body;
+      (await import('node:fs')).writeFileSync(path.join(os.tmpdir(), 'faults-database-service.log'), h.logs());
+      const warn = h.logs().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-40).join('\n');
+      throw new Error(`${(e as Error).message}\ntasks: ${JSON.stringify(rows.map((t) => [t.id, t.status, t.worker_id, t.attempt, t.error_type]))}\nworkers: ${JSON.stringify(workers)}\nlogs:\n${warn}`);
+    });
     const all = (await h.api('/api/v1/tasks?page_size=100')).body;
     expect(all.total).toBe(accepted.length);
     expect(new Set(accepted).size).toBe(accepted.length);

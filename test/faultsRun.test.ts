@@ -15,7 +15,7 @@ beforeAll(async () => {
   h = await startServiceHarness({
     workers: 1,
     env: { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_DELAY: '0.05', LLM_REQUEST_TIMEOUT: '1.5', SUBMIT_RATE_LIMIT: '0' },
-  });
+  }, 240_000);
 });
 afterAll(async () => { await h?.close(); });
 
@@ -29,7 +29,7 @@ const chatTimes = () => h.llm.chatRequests().map((r) => r.at);
 describe('the LLM', () => {
   it('warm-up: a normal run completes (creates the worker\'s cluster)', async () => {
     expect((await run()).status).toBe('completed');
-  });
+  }, 240_000);
 
   it('failing with 500 beyond LLM_MAX_RETRIES: failed llm_unavailable, every attempt recorded, the worker goes on', async () => {
     const before = h.llm.chatRequests().length;
@@ -41,7 +41,7 @@ describe('the LLM', () => {
     expect(convs).toHaveLength(1);
     const w = (await h.api('/api/v1/workers')).body.workers[0];
     expect(w.status).not.toBe('offline');
-  });
+  }, 240_000);
 
   it('hanging: the request times out (LLM_REQUEST_TIMEOUT) and is retried; the run completes', async () => {
     const before = h.llm.chatRequests().length;
@@ -51,7 +51,7 @@ describe('the LLM', () => {
     const times = chatTimes().slice(before);
     expect(times.length).toBe(done.result.usage.llm_calls + 1); // one abandoned request more than answered calls
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1400);
-  });
+  }, 240_000);
 
   it('rate-limiting: 429 with Retry-After is honoured (waits at least that long), then the run completes', async () => {
     const before = h.llm.chatRequests().length;
@@ -62,7 +62,7 @@ describe('the LLM', () => {
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(1950);
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(950);
     expect(done.result.usage.llm_calls).toBe(times.length - 2);
-  });
+  }, 240_000);
 });
 
 /** Pids of bridge processes that are children of this process (the service runs in it). */
@@ -110,5 +110,5 @@ describe('the bridge process', () => {
       .find((l) => l.context.phase === 'cluster');
     expect(recreate?.context.action).toMatch(/recreated/);
     expect((await h.api('/api/v1/workers')).body.workers[0].cluster_dirty).toBe(false);
-  });
+  }, 240_000);
 });

@@ -233,6 +233,25 @@ describe('responses', () => {
     expect(pre.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('a body above BODY_LIMIT_BYTES is refused with 413 payload_too_large, also when streamed without a length', async () => {
+    const r = await createApiHarness({ env: { BODY_LIMIT_BYTES: '2048' } });
+    const base = await r.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const big = JSON.stringify({ problem_id: 'k8s_target_port-misconfig-detection-1', metadata: { x: 'y'.repeat(4096) } });
+      const declared = await fetch(`${base}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+      expect(declared.status).toBe(413);
+      expect((await declared.json()).error).toMatchObject({ code: 'payload_too_large', details: { limit_bytes: 2048 } });
+      // Chunked: the server cannot know the size up front and must stop reading at the limit.
+      const chunks = new ReadableStream({ start(c) { for (let i = 0; i < 64; i++) c.enqueue(new TextEncoder().encode(i === 0 ? '{"problem_id":"' : 'y'.repeat(1024))); c.close(); } });
+      const streamed = await fetch(`${base}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunks, duplex: 'half' } as RequestInit);
+      expect(streamed.status).toBe(413);
+      expect((await streamed.json()).error.code).toBe('payload_too_large');
+      expect((await r.db.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('a 500 names the request id, never the internal exception text', async () => {
     const lines: string[] = [];
     const app = await buildServer({ ...h.deps, config: { ...h.deps.config, apiTokens: [], workerTokens: [] }, logger: pino({ level: 'error' }, { write: (l: string) => lines.push(l) }) });

@@ -4,6 +4,7 @@
  * writes the timeline row. Two claimers can never get the same task.
  */
 import { claimLimitsCondition } from '../experiments/claimLimits.js';
+import { sendDeferredEvents } from '../store/deferredEvents.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
 
@@ -22,8 +23,9 @@ export function globToLike(glob: string): string {
 
 export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow | null> {
   const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
-  const r = await db.query<TaskRow>(
-    `WITH candidate AS (
+  // Events are sent after the commit (see deferredEvents.ts).
+  const r = await db.query<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(
+    `WITH defer AS (SELECT defer_notify()), candidate AS (
        SELECT t.id FROM tasks t
        WHERE t.status = 'pending'
          AND (t.backend_type IS NULL OR t.backend_type = $2)
@@ -37,18 +39,23 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow
      ), claimed AS (
        UPDATE tasks t SET status = 'running', worker_id = $1, started_at = now(),
               lease_expires_at = now() + make_interval(secs => $4), attempt = t.attempt + 1
-       FROM candidate WHERE t.id = candidate.id
-       RETURNING t.*
+       FROM candidate, defer WHERE t.id = candidate.id
+       RETURNING t.*, task_event(t) AS notify_task
      ), w AS (
        UPDATE workers SET status = 'busy', current_task_id = claimed.id, last_heartbeat = now()
        FROM claimed WHERE workers.id = $1
+       RETURNING worker_event(workers) AS notify_worker
      ), l AS (
        INSERT INTO task_logs (task_id, level, message, context)
        SELECT id, 'info', 'Claimed by ' || $1, jsonb_build_object('phase', 'claimed', 'worker_id', $1::text, 'attempt', attempt,
               'queued_ms', round(extract(epoch FROM (started_at - created_at)) * 1000)) FROM claimed
+       RETURNING task_log_event(task_logs) AS notify_log
      )
-     SELECT * FROM claimed`,
+     SELECT claimed.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT notify_log FROM l) AS notify_log FROM claimed`,
     [o.workerId, o.backendType, patterns, o.leaseSeconds],
   );
-  return r.rows[0] ?? null;
+  if (!r.rows[0]) return null;
+  const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
+  await sendDeferredEvents(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
+  return task as TaskRow;
 }

@@ -5,6 +5,7 @@
  * failed as worker_lost; running tasks past their timeout become `timeout`.
  */
 import type { Queryable } from '../store/pool.js';
+import { foldTaskCounts } from './taskCounts.js';
 
 export interface MaintenanceOptions {
   workerOfflineAfterSeconds: number;
@@ -84,5 +85,7 @@ export async function runMaintenance(db: Queryable, o: MaintenanceOptions): Prom
   const workersOffline = await markOfflineWorkers(db, o.workerOfflineAfterSeconds);
   const { requeued, lost } = await expireLeases(db);
   const timedOut = await timeOutTasks(db);
+  // Keeps the not-yet-folded task counts short, so reading the counts stays cheap.
+  await foldTaskCounts(db);
   return { workersOffline, requeued, lost, timedOut };
 }

@@ -1,5 +1,6 @@
 /** Read-side SQL for tasks: one task, filtered lists, and the statistics endpoints. */
 import type { Queryable } from '../store/pool.js';
+import { countTasks, countTasksBy } from './taskCounts.js';
 import type { TaskRow, TaskStatus } from './taskRecord.js';
 
 export const TASK_SORT_FIELDS = ['created_at', 'updated_at', 'started_at', 'completed_at', 'priority'] as const;
@@ -43,35 +44,61 @@ export async function getTask(db: Queryable, id: string): Promise<TaskRow | null
   return r.rows[0] ?? null;
 }
 
-export async function listTasks(db: Queryable, q: TaskListQuery): Promise<{ tasks: TaskRow[]; total: number }> {
+/** Above this many matches, a filter the kept counts do not cover reports the planner's estimate as its total. */
+export const EXACT_TOTAL_LIMIT = 10_000;
+
+/**
+ * The list's total. Status, problem, search and worker filters are answered exactly from the kept
+ * counts (taskCounts.ts); the others count matching rows up to EXACT_TOTAL_LIMIT, and beyond it
+ * give the planner's estimate, flagged — counting every match made a list of 1,000,000 tasks
+ * take longer than the list itself (bench/RESULTS.md).
+ */
+async function countMatching(db: Queryable, f: TaskFilter): Promise<{ n: number; estimate: boolean }> {
+  if (!f.backendType && !f.experimentId && !f.createdAfter && !f.createdBefore) {
+    return { n: await countTasks(db, { status: f.status, problemId: f.problemId, search: f.search, workerId: f.workerId }), estimate: false };
+  }
+  const args: unknown[] = [];
+  const where = whereClause(f, args);
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM tasks ${where} LIMIT ${EXACT_TOTAL_LIMIT + 1}) s`, args);
+  const n = r.rows[0]!.n;
+  if (n <= EXACT_TOTAL_LIMIT) return { n, estimate: false };
+  const plan = await db.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM tasks ${where}`, args);
+  return { n: Math.max(n, Math.round(plan.rows[0]!['QUERY PLAN'][0]!.Plan['Plan Rows'])), estimate: true };
+}
+
+export async function listTasks(db: Queryable, q: TaskListQuery): Promise<{ tasks: TaskRow[]; total: number; totalIsEstimate: boolean }> {
   const args: unknown[] = [];
   const where = whereClause(q, args);
   const dir = q.descending ? 'DESC' : 'ASC';
   // NULLs (never started/completed) sort last either way; id breaks ties so pages are stable.
-  const order = `${q.sort} ${dir} NULLS LAST, id ${dir}`;
+  // Only started_at and completed_at can be NULL: NULLS LAST on the other columns would keep
+  // PostgreSQL from reading their indexes in order (a sort of every matching task instead).
+  const nulls = q.sort === 'started_at' || q.sort === 'completed_at' ? ' NULLS LAST' : '';
+  const order = `${q.sort} ${dir}${nulls}, id ${dir}`;
   const listArgs = [...args, q.limit, q.offset];
   const [rows, total] = await Promise.all([
     db.query<TaskRow>(`SELECT * FROM tasks ${where} ORDER BY ${order} LIMIT $${args.length + 1} OFFSET $${args.length + 2}`, listArgs),
-    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks ${where}`, args),
+    countMatching(db, q),
   ]);
-  return { tasks: rows.rows, total: total.rows[0]!.n };
+  return { tasks: rows.rows, total: total.n, totalIsEstimate: total.estimate };
 }
 
 export async function countByStatus(db: Queryable): Promise<Record<TaskStatus, number>> {
-  const r = await db.query<{ status: TaskStatus; n: number }>('SELECT status, count(*)::int AS n FROM tasks GROUP BY status');
   const out = { pending: 0, running: 0, completed: 0, failed: 0, timeout: 0, cancelled: 0 } as Record<TaskStatus, number>;
-  for (const row of r.rows) out[row.status] = row.n;
+  for (const row of await countTasksBy(db, 'status')) out[row.key as TaskStatus] = row.tasks;
   return out;
 }
 
-/** GET /api/v1/tasks/stats — the earlier executor's keys and formulas. */
+/** GET /api/v1/tasks/stats — the earlier executor's keys and formulas, from the kept counts. */
 export async function taskStats(db: Queryable): Promise<Record<string, unknown>> {
-  const [counts, avg, byProblem, byWorker] = await Promise.all([
-    countByStatus(db),
-    db.query<{ s: number | null }>(`SELECT avg(extract(epoch FROM (completed_at - started_at)))::float AS s FROM tasks WHERE status = 'completed'`),
-    db.query<{ problem_id: string; n: number }>('SELECT problem_id, count(*)::int AS n FROM tasks GROUP BY problem_id ORDER BY problem_id'),
-    db.query<{ worker_id: string; n: number }>('SELECT worker_id, count(*)::int AS n FROM tasks WHERE worker_id IS NOT NULL GROUP BY worker_id ORDER BY worker_id'),
+  const [byStatus, byProblem, byWorker] = await Promise.all([
+    countTasksBy(db, 'status'),
+    countTasksBy(db, 'problem_id'),
+    countTasksBy(db, 'worker_id'),
   ]);
+  const counts = { pending: 0, running: 0, completed: 0, failed: 0, timeout: 0, cancelled: 0 } as Record<TaskStatus, number>;
+  for (const row of byStatus) counts[row.key as TaskStatus] = row.tasks;
+  const completed = byStatus.find((r) => r.key === 'completed');
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const ended = counts.completed + counts.failed + counts.timeout;
   return {
@@ -82,10 +109,10 @@ export async function taskStats(db: Queryable): Promise<Record<string, unknown>>
     failed_tasks: counts.failed,
     timeout_tasks: counts.timeout,
     cancelled_tasks: counts.cancelled,
-    avg_execution_time: avg.rows[0]?.s ?? null,
+    avg_execution_time: completed ? completed.run_seconds / completed.tasks : null,
     success_rate: ended === 0 ? 0.0 : counts.completed / ended,
-    tasks_by_problem: Object.fromEntries(byProblem.rows.map((r) => [r.problem_id, r.n])),
-    tasks_by_worker: Object.fromEntries(byWorker.rows.map((r) => [r.worker_id, r.n])),
+    tasks_by_problem: Object.fromEntries(byProblem.map((r) => [r.key, r.tasks])),
+    tasks_by_worker: Object.fromEntries(byWorker.filter((r) => r.key !== '').map((r) => [r.key, r.tasks])),
   };
 }
 

@@ -70,20 +70,30 @@ export interface HeartbeatResult {
   heldTaskStatus: string | null;
 }
 
-/** Records liveness and renews the lease of the task the worker holds. */
-export async function heartbeat(db: Queryable, workerId: string, leaseSeconds: number): Promise<HeartbeatResult | null> {
+/**
+ * Records liveness and renews the lease of the task the worker holds. An in-process worker passes
+ * `runningTaskId` (the task it is really running, or null): only that lease is renewed, so a task
+ * the row still names after its end could not be recorded (database outage) expires and is
+ * requeued, instead of being kept alive forever by a worker that is no longer running it.
+ */
+export async function heartbeat(db: Queryable, workerId: string, leaseSeconds: number, runningTaskId?: string | null): Promise<HeartbeatResult | null> {
+  // The task row is locked before the worker row, the order claim and finish take them: the
+  // opposite order deadlocked with the worker's own finishTask (bench/RESULTS.md).
   const res = await db.query<WorkerRow & { held_status: string | null }>(
-    `WITH w AS (
+    `WITH t AS (
+       UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $2)
+       WHERE tasks.id = (SELECT current_task_id FROM workers WHERE id = $1) AND tasks.worker_id = $1 AND tasks.status = 'running'
+         AND (NOT $4::boolean OR tasks.id = $3::uuid)
+       RETURNING tasks.id
+     ), w AS (
+       -- Reading t here makes the task update run (and lock) first.
        UPDATE workers SET last_heartbeat = now(),
               status = CASE WHEN current_task_id IS NULL THEN 'idle' ELSE 'busy' END
-       WHERE id = $1 RETURNING *
-     ), t AS (
-       UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $2)
-       FROM w WHERE tasks.id = w.current_task_id AND tasks.worker_id = $1 AND tasks.status = 'running'
-       RETURNING tasks.id
+       FROM (SELECT count(*) FROM t) AS renewed
+       WHERE id = $1 RETURNING workers.*
      )
      SELECT w.*, (SELECT status FROM tasks WHERE id = w.current_task_id) AS held_status FROM w`,
-    [workerId, leaseSeconds],
+    [workerId, leaseSeconds, runningTaskId ?? null, runningTaskId !== undefined],
   );
   const row = res.rows[0];
   if (!row) return null;

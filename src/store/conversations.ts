@@ -20,7 +20,7 @@ export interface CallCounters {
   cost_usd: number;
 }
 
-export interface ConversationRow {
+export interface ConversationRow extends CallCounters {
   id: string;
   task_id: string;
   attempt: number;
@@ -32,12 +32,6 @@ export interface ConversationRow {
   llm_config: Record<string, unknown>;
   metadata: Record<string, unknown>;
   total_messages: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  total_tokens: number;
-  cost_usd: number;
   llm_calls: number;
 }
 

@@ -82,12 +82,14 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   let agent: LlmAgent | null = null;
   let cluster: ClusterHandle | null = null;
 
-  const end = async (f: { status: FinalStatus; result: Record<string, unknown> | null; errorType: ErrorCode | null; errorDetails: string | null }) => {
+  // `requeue`: the run broke for a reason that is not the task's (the database went away); it goes
+  // back to the queue instead of failing.
+  const end = async (f: { status: FinalStatus; result: Record<string, unknown> | null; errorType: ErrorCode | null; errorDetails: string | null }, opts: { requeue?: string } = {}) => {
     const reason = ctx.signal.aborted ? (ctx.signal.reason as StopReason) : null;
     const result = f.result;
-    try {
-      if (reason === 'shutdown') {
-        if (!(await requeueTask(pool, task.id, ctx.workerId, 'the worker is shutting down'))) await releaseWorker(pool, ctx.workerId, task.id);
+    const record = async () => {
+      if (reason === 'shutdown' || (opts.requeue && reason !== 'cancelled' && reason !== 'lease_lost')) {
+        if (!(await requeueTask(pool, task.id, ctx.workerId, opts.requeue ?? 'the worker is shutting down'))) await releaseWorker(pool, ctx.workerId, task.id);
         return;
       }
       if (reason === 'lease_lost') {
@@ -109,8 +111,23 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
         if (final.result) await recordLateResult(pool, task.id, ctx.workerId, final.result);
         await releaseWorker(pool, ctx.workerId, task.id);
       }
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'could not record the end of the task; lease expiry will resolve it');
+    };
+    // Every step above is guarded by who holds the task, so a retry after a partial success is
+    // harmless. While we retry, our heartbeat keeps the lease; once we give up it stops renewing
+    // it (we no longer run the task), so lease expiry requeues the task.
+    const deadline = Date.now() + 30_000;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+      try {
+        await record();
+        return;
+      } catch (e) {
+        if (!isConnectionError(e) || Date.now() + wait > deadline) {
+          log.error({ err: (e as Error).message }, 'could not record the end of the task; lease expiry will resolve it');
+          return;
+        }
+        log.warn({ err: (e as Error).message }, 'database unavailable while recording the end of the task; retrying');
+        await new Promise((r) => setTimeout(r, wait));
+      }
     }
   };
 
@@ -119,7 +136,8 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     const message = e instanceof Error ? e.message : String(e);
     await timeline('error', `${phase} failed: ${message}`, { phase, error_type: code, duration_ms: since(t0) });
     if (!isAppError(e)) log.error({ err: message, stack: (e as Error)?.stack, phase }, 'task pipeline fault');
-    await end({ status: 'failed', result: { outcome: `failed_in_${phase}`, success: false, reward: 0 }, errorType: code, errorDetails: message });
+    await end({ status: 'failed', result: { outcome: `failed_in_${phase}`, success: false, reward: 0 }, errorType: code, errorDetails: message },
+      isConnectionError(e) ? { requeue: `the database was unavailable during ${phase}` } : {});
   };
 
   // 1. Preflight: milliseconds, no cluster touched.
@@ -239,6 +257,6 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     success: typeof result.success === 'boolean' ? result.success : null,
     results: ep.results, reward: typeof result.reward === 'number' ? result.reward : null, outcome: ep.outcome, error_type: errorType,
   }).catch((e) => log.warn({ err: (e as Error).message }, 'could not finish the conversation record'));
-  await end({ status, result, errorType, errorDetails });
+  await end({ status, result, errorType, errorDetails }, isConnectionError(ep.agentError) ? { requeue: 'the database was unavailable during the run' } : {});
 }
 

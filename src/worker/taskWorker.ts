@@ -65,7 +65,7 @@ export class TaskWorker {
     // look like a lost lease.
     const task = this.currentTask;
     try {
-      const r = await heartbeat(this.deps.pool, this.opts.id, this.deps.config.leaseSeconds);
+      const r = await heartbeat(this.deps.pool, this.opts.id, this.deps.config.leaseSeconds, task?.id ?? null);
       if (task !== this.currentTask) return;
       if (!r) {
         // Our row vanished (deleted by an operator): register again.

@@ -36,7 +36,7 @@ function renderPage(route: Route) {
     case 'spend': return <SpendPage params={route.params} />;
     case 'experiments':
       if (second === 'new') return <ExperimentsNewPage />;
-      return second ? <ExperimentsDetailPage reference={second} params={route.params} /> : <ExperimentsPage params={route.params} />;
+      return second ? <ExperimentsDetailPage key={second} reference={second} params={route.params} /> : <ExperimentsPage params={route.params} />;
     default: return <NotFoundPage />;
   }
 }

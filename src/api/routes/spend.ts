@@ -7,17 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 import { translateDbError } from '../../store/pool.js';
 import type { AppDeps } from '../appDeps.js';
+import type { CallCounters } from '../../store/conversations.js';
 
-export interface SpendRow {
+export interface SpendRow extends CallCounters {
   model: string;
   conversations: number;
   llm_calls: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  total_tokens: number;
-  cost_usd: number;
 }
 
 export interface SuccessRow {

@@ -74,7 +74,7 @@ export function taskRoutes(deps: AppDeps, opts: { hidden: boolean }) {
       const page = (q.page ?? 1) as number;
       const offset = q.offset !== undefined ? (q.offset as number) : (page - 1) * pageSize;
       const sort = String(q.sort ?? '-created_at');
-      const { tasks, total } = await listTasks(deps.pool, {
+      const { tasks, total, totalIsEstimate } = await listTasks(deps.pool, {
         status: q.status ? (String(q.status).split(',') as TaskStatus[]) : undefined,
         problemId: q.problem_id as string | undefined,
         search: q.q as string | undefined,
@@ -88,7 +88,8 @@ export function taskRoutes(deps: AppDeps, opts: { hidden: boolean }) {
         limit: pageSize,
         offset,
       });
-      return { tasks: tasks.map(taskToJson), total, page: Math.floor(offset / pageSize) + 1, page_size: pageSize, limit: pageSize, offset };
+      // total_is_estimate: true when `total` is the planner's estimate (more than 10,000 matches of a filter the kept counts do not cover).
+      return { tasks: tasks.map(taskToJson), total, total_is_estimate: totalIsEstimate, page: Math.floor(offset / pageSize) + 1, page_size: pageSize, limit: pageSize, offset };
     });
 
     app.get('/tasks/stats', { schema: { hide, tags: ['tasks'], summary: 'Counts per status, average execution time (s), success rate, per problem and per worker.' } },

@@ -24,7 +24,8 @@ const PARAM_KEYS = new Set<string>(PARAM_FIELDS.map((f) => f.key));
  * per-model cap. null: not a field of this form (the problem is shown above the form).
  */
 export function experimentFieldKey(field: string, modelIndex: (model: string) => number): string | null {
-  const f = field.replace(/^body\./, '');
+  // ajv writes JSON-pointer escapes into paths: `model_max_running.openai~1gpt-4o`.
+  const f = field.replace(/^body\./, '').replace(/~1/g, '/').replace(/~0/g, '~');
   if (f === 'name' || f === 'id' || f === 'body') return 'name';
   if (f === 'description' || f === 'repeats' || f === 'spend_cap_usd' || f === 'max_running_per_model' || f === 'retry_failed') return f;
   const sel = /^(?:problems\.)?(problem_ids|patterns|applications|task_types)(?:\.\d+)?$/.exec(f);

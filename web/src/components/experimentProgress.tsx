@@ -61,6 +61,11 @@ const BASIS: Record<ExperimentModelProgress['estimate_basis'], string> = {
   unknown: 'no task has ended yet',
 };
 
+/** A cap as it was typed: $0.50, $12, $0.125. */
+export function fmtCap(v: number): string {
+  return Number.isInteger(v * 100) ? `$${v.toFixed(2)}` : `$${v}`;
+}
+
 export function estimateText(v: number | null, basis?: ExperimentModelProgress['estimate_basis']): string {
   if (v === null) return basis === 'unknown' || basis === undefined ? 'unknown yet' : DASH;
   return fmtUsd(v);

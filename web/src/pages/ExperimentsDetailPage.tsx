@@ -8,7 +8,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, api, query } from '../api';
 import { GroupedBars } from '../components/experimentCharts';
 import { describedBy, FieldErrors, placeIssues, type IssueMap } from '../components/experimentForm';
-import { ExperimentStatusBadge, ModelProgressTable, ProgressBar, estimateText, progressSummary } from '../components/experimentProgress';
+import { ExperimentStatusBadge, ModelProgressTable, ProgressBar, estimateText, fmtCap, progressSummary } from '../components/experimentProgress';
 import { ByModelTable, DetailTable, SummaryTable, fmtCost, fmtRate } from '../components/experimentResults';
 import { Empty, ErrorNotice, Loading } from '../components/Notices';
 import { PageHeader } from '../components/PageHeader';
@@ -36,9 +36,11 @@ export function flashExperiment(ref: string, text: string): void {
 const TYPE_ORDER = ['detection', 'localization', 'analysis', 'mitigation'];
 const typeRank = (t: string) => { const i = TYPE_ORDER.indexOf(t); return i < 0 ? TYPE_ORDER.length : i; };
 
-function resumedText(e: Experiment, verb: string): string {
+export function resumedText(e: Experiment, retried: boolean): string {
   const n = e.tasks_created ?? 0;
-  return n ? `${verb}: ${plural(n, 'task')} created.` : `${verb}: every combination already has a task, so none was created.`;
+  if (n) return `Resumed: ${plural(n, 'task')} created.`;
+  return retried ? 'Resumed: no task created — every combination has a pending, running or completed task.'
+    : 'Resumed: no task created — every combination has a task; failed and timed-out ones are rerun only with “retry failed”.';
 }
 
 function ResumeControl({ e, onDone }: { e: Experiment; onDone: (text: string) => void }) {
@@ -49,12 +51,13 @@ function ResumeControl({ e, onDone }: { e: Experiment; onDone: (text: string) =>
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error | null>(null);
   if (e.status === 'active' && missing === 0 && retryable === 0) return null;
+  // (A cancelled combination whose earlier task failed is only recreated with retry_failed.)
   const resume = async () => {
     setBusy(true);
     setError(null);
     try {
       const out = await api<Experiment>(`/api/v1/experiments/${e.id}/resume`, { method: 'POST', body: retry ? { retry_failed: true } : {} });
-      onDone(resumedText(out, 'Resumed'));
+      onDone(resumedText(out, retry));
     } catch (err) {
       setError(err as Error);
     } finally {
@@ -63,9 +66,9 @@ function ResumeControl({ e, onDone }: { e: Experiment; onDone: (text: string) =>
   };
   return (
     <div class="xp-resume" role="group" aria-label="Resume">
-      {retryable > 0 && (
-        <label class="check"><input type="checkbox" checked={retry} onChange={(ev) => setRetry(ev.currentTarget.checked)} /> retry {retryable} failed</label>
-      )}
+      <label class="check" title="Also rerun combinations whose task failed or timed out">
+        <input type="checkbox" checked={retry} onChange={(ev) => setRetry(ev.currentTarget.checked)} /> retry failed{retryable > 0 ? ` (${retryable})` : ''}
+      </label>
       <button type="button" class="btn" disabled={busy} onClick={resume} title="Create the combinations that have no pending, running or completed task">
         {busy ? 'Resuming…' : 'Resume'}
       </button>
@@ -101,7 +104,9 @@ function CancelControl({ e, onDone }: { e: Experiment; onDone: (text: string) =>
       {confirming ? (
         <div class="confirm" role="group" aria-label="Confirm cancellation">
           <span>
-            {pending + running > 0 ? `Cancel ${pending} pending and ${running} running ${pending + running === 1 ? 'task' : 'tasks'}? Running ones are stopped by their workers.` : 'Mark this experiment cancelled? No task is waiting or running.'}
+            {pending + running > 0
+              ? `Cancel ${[pending ? `${pending} pending` : '', running ? `${running} running` : ''].filter(Boolean).join(' and ')} ${pending + running === 1 ? 'task' : 'tasks'}?${running ? ' Running ones are stopped by their workers.' : ''}`
+              : 'Mark this experiment cancelled? No task is waiting or running.'}
           </span>
           <button type="button" class="btn btn-danger" disabled={busy} onClick={cancel}>{busy ? 'Cancelling…' : 'Yes, cancel experiment'}</button>
           <button type="button" class="btn" disabled={busy} ref={keep} onClick={() => setConfirming(false)}>Keep it</button>
@@ -132,9 +137,9 @@ function Definition({ e }: { e: Experiment }) {
   return (
     <>
       <dl class="kv kv-compact">
-        <div><dt>Combinations</dt><dd>{e.problem_ids.length} problems × {e.models.length} models × {e.repeats} {e.repeats === 1 ? 'repeat' : 'repeats'} = {e.combinations}</dd></div>
-        {selectors.filter(([, v]) => v.length).map(([k, v]) => <div key={k}><dt>{k} (as given)</dt><dd class="mono small">{v.join(', ')}</dd></div>)}
-        <div><dt>Models</dt><dd class="mono small">{e.models.join(', ')}</dd></div>
+        <div class="xp-wide"><dt>Combinations</dt><dd>{e.problem_ids.length} problems × {e.models.length} models × {e.repeats} {e.repeats === 1 ? 'repeat' : 'repeats'} = {e.combinations}</dd></div>
+        {selectors.filter(([, v]) => v.length).map(([k, v]) => <div key={k} class="xp-wide"><dt>{k} (as given)</dt><dd class="mono small">{v.join(', ')}</dd></div>)}
+        <div class="xp-wide"><dt>Models</dt><dd class="mono small">{e.models.join(', ')}</dd></div>
         {shown.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
         <div><dt>Created</dt><dd>{fmtDateTime(e.created_at)}</dd></div>
       </dl>
@@ -147,7 +152,7 @@ function Definition({ e }: { e: Experiment }) {
 }
 
 /** Spend cap and concurrency caps, changed with PATCH (empty clears a cap). */
-function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: () => void }) {
+function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: (text: string) => void }) {
   const initial = () => ({
     spend: e.limits.spend_cap_usd === null ? '' : String(e.limits.spend_cap_usd),
     perModel: e.limits.max_running_per_model === null ? '' : String(e.limits.max_running_per_model),
@@ -157,7 +162,6 @@ function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: () => void }) {
   const [issues, setIssues] = useState<IssueMap>({});
   const [general, setGeneral] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
   const modelIndex = (m: string) => e.models.indexOf(m);
 
   const save = async (ev: Event) => {
@@ -167,18 +171,17 @@ function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: () => void }) {
     e.models.forEach((m, i) => { const n = num(v.caps[i] ?? ''); if (n !== null) caps[m] = n; });
     setBusy(true);
     setGeneral(null);
-    setSaved(false);
     try {
       await api<Experiment>(`/api/v1/experiments/${e.id}`, {
         method: 'PATCH', body: { spend_cap_usd: num(v.spend), max_running_per_model: num(v.perModel), model_max_running: caps },
       });
       setIssues({});
-      setSaved(true);
-      onSaved();
+      onSaved('Limits saved; they apply from the next claim.');
     } catch (err) {
       const { placed, unplaced } = placeIssues(err instanceof ApiError ? err.fieldIssues : [], modelIndex);
-      setIssues(placed);
-      if (unplaced.length || !Object.keys(placed).length) setGeneral(err as Error);
+      const shown = Object.fromEntries(Object.entries(placed).filter(([k]) => k === 'spend_cap_usd' || k === 'max_running_per_model' || k.startsWith('cap.')));
+      setIssues(shown);
+      if (unplaced.length || Object.keys(shown).length < Object.keys(placed).length || !Object.keys(shown).length) setGeneral(err as Error);
     } finally {
       setBusy(false);
     }
@@ -188,7 +191,7 @@ function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: () => void }) {
       <label for={id}>{label}</label>
       <input id={id} type="number" min={step === '1' ? 1 : 0} step={step} inputMode={step === '1' ? 'numeric' : 'decimal'} value={value}
         aria-invalid={issues[key] ? 'true' : undefined} aria-describedby={describedBy(id, !!issues[key])}
-        onInput={(x) => { onInput(x.currentTarget.value); setSaved(false); }} />
+        onInput={(x) => { onInput(x.currentTarget.value); if (issues[key]) setIssues(({ [key]: _gone, ...rest }) => rest); }} />
       <span class="hint" id={`${id}-hint`}>{hint}</span>
       <FieldErrors id={`${id}-error`} issues={issues[key]} />
     </div>
@@ -203,13 +206,12 @@ function LimitsForm({ e, onSaved }: { e: Experiment; onSaved: () => void }) {
       </div>
       <div class="form-actions">
         <button type="submit" class="btn" disabled={busy}>{busy ? 'Saving…' : 'Save limits'}</button>
-        {saved && <span class="ok small" role="status">Saved; applies from the next claim.</span>}
       </div>
     </form>
   );
 }
 
-function ProgressTab({ e, onChanged }: { e: Experiment; onChanged: () => void }) {
+function ProgressTab({ e, onChanged }: { e: Experiment; onChanged: (text: string) => void }) {
   const p = e.progress;
   return (
     <>
@@ -222,7 +224,7 @@ function ProgressTab({ e, onChanged }: { e: Experiment; onChanged: () => void })
           <div><dt>Spend so far</dt><dd data-fact="spend">{fmtUsd(p.spend_usd)}</dd></div>
           <div>
             <dt>Spend cap</dt>
-            <dd data-fact="cap" class={p.spend_cap_reached ? 'bad' : undefined}>{p.spend_cap_usd === null ? 'none' : `${fmtUsd(p.spend_cap_usd)}${p.spend_cap_reached ? ' — reached' : ''}`}</dd>
+            <dd data-fact="cap" class={p.spend_cap_reached ? 'bad' : undefined}>{p.spend_cap_usd === null ? 'none' : `${fmtCap(p.spend_cap_usd)}${p.spend_cap_reached ? ' — reached' : ''}`}</dd>
           </div>
           <div><dt>Estimated remaining</dt><dd data-fact="remaining">{estimateText(p.estimated_remaining_cost_usd)}</dd></div>
         </dl>
@@ -242,7 +244,8 @@ function ProgressTab({ e, onChanged }: { e: Experiment; onChanged: () => void })
         </section>
         <section class="card" aria-labelledby="xp-limits-h">
           <h2 id="xp-limits-h">Limits</h2>
-          <LimitsForm key={e.updated_at} e={e} onSaved={onChanged} />
+          {/* Remounted when the stored limits change (saved here, or elsewhere), so it shows them. */}
+          <LimitsForm key={JSON.stringify(e.limits)} e={e} onSaved={onChanged} />
         </section>
       </div>
     </>
@@ -432,7 +435,7 @@ export function ExperimentsDetailPage({ reference, params }: { reference: string
           </a>
         ))}
       </nav>
-      {tab === 'progress' && <ProgressTab e={e} onChanged={exp.reload} />}
+      {tab === 'progress' && <ProgressTab e={e} onChanged={changed} />}
       {tab === 'results' && <ResultsTab e={e} />}
       {tab === 'tasks' && <TasksTab e={e} params={params} />}
     </section>

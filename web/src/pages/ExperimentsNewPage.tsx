@@ -15,7 +15,7 @@ import { fmtCompact, fmtPerMillion, plural } from '../format';
 import { useDebounced, useResource } from '../hooks';
 import { href, navigate } from '../router';
 import type { CatalogModel, Experiment, FieldIssue, ModelCatalog, Problem } from '../types';
-import { flashExperiment } from './ExperimentsDetailPage';
+import { flashExperiment, resumedText } from './ExperimentsDetailPage';
 
 const TASK_TYPES = ['detection', 'localization', 'analysis', 'mitigation'] as const;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -160,9 +160,7 @@ export function ExperimentsNewPage() {
     try {
       const out = await api<Experiment>('/api/v1/experiments', { method: 'POST', body });
       const created = out.tasks_created ?? 0;
-      flashExperiment(out.name, out.created
-        ? `Created: ${plural(created, 'task')} queued.`
-        : created ? `Resumed: ${plural(created, 'task')} created.` : 'Resumed: every combination already has a task, so none was created.');
+      flashExperiment(out.name, out.created ? `Created: ${plural(created, 'task')} queued.` : resumedText(out, body.retry_failed === true));
       navigate(`/experiments/${out.name}`);
     } catch (err) {
       const list = err instanceof ApiError ? err.fieldIssues : [];
@@ -220,9 +218,10 @@ export function ExperimentsNewPage() {
           {found && (
             <div class="xp-found" role="status">
               <a href={href(`/experiments/${found.name}`)}>{found.name}</a> <ExperimentStatusBadge status={found.progress.status} />
-              {found.progress.counts.failed + found.progress.counts.timeout > 0 && (
-                <label class="check"><input type="checkbox" checked={retryFailed} onChange={(e) => setRetryFailed(e.currentTarget.checked)} /> also retry its {found.progress.counts.failed + found.progress.counts.timeout} failed and timed-out combinations</label>
-              )}
+              <label class="check">
+                <input type="checkbox" checked={retryFailed} onChange={(e) => setRetryFailed(e.currentTarget.checked)} /> also retry failed and timed-out combinations
+                {found.progress.counts.failed + found.progress.counts.timeout > 0 ? ` (${found.progress.counts.failed + found.progress.counts.timeout} now)` : ''}
+              </label>
             </div>
           )}
         </fieldset>
@@ -280,7 +279,7 @@ export function ExperimentsNewPage() {
             {!pv.any ? 'Choose problems by id, pattern, task type or application; they combine: ids and patterns are joined, then narrowed to the types and applications checked.'
               : <>Selects <strong data-preview="problems">{plural(pv.selected.length, 'problem')}</strong> of {catalog.length} in the catalog.</>}
           </p>
-          {pv.selected.length > 0 && (
+          {pv.any && pv.selected.length > 0 && (
             <details class="io">
               <summary>Show them</summary>
               <ul class="xp-problem-list mono small">{pv.selected.slice(0, 200).map((id) => <li key={id}>{id}</li>)}</ul>
@@ -381,8 +380,8 @@ export function ExperimentsNewPage() {
         <div class="form-actions xp-actions">
           <button type="submit" class="btn btn-primary btn-large" disabled={busy}>{busy ? 'Submitting…' : found ? 'Resume experiment' : 'Create experiment'}</button>
           <span class="muted small" aria-live="polite" data-preview="combinations">
-            {found ? null : pv.selected.length && modelNames.length
-              ? `${pv.selected.length} × ${plural(modelNames.length, 'model')} × ${plural(Number.isFinite(repeatsN) ? repeatsN : 1, 'repeat')} = ${plural(combos, 'task')}`
+            {found ? null : pv.any && pv.selected.length && modelNames.length
+              ? `${plural(pv.selected.length, 'problem')} × ${plural(modelNames.length, 'model')} × ${plural(Number.isFinite(repeatsN) ? repeatsN : 1, 'repeat')} = ${plural(combos, 'task')}`
               : null}
           </span>
         </div>

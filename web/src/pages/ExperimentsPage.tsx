@@ -4,7 +4,7 @@
  * the experiments' task events (and their LLM calls while any of them runs).
  */
 import { api, query } from '../api';
-import { ExperimentStatusBadge, ProgressBar, estimateText, progressSummary } from '../components/experimentProgress';
+import { ExperimentStatusBadge, ProgressBar, estimateText, fmtCap, progressSummary } from '../components/experimentProgress';
 import { Empty, ErrorNotice, Loading } from '../components/Notices';
 import { PageHeader } from '../components/PageHeader';
 import { Pagination } from '../components/Pagination';
@@ -26,7 +26,7 @@ function SpendCell({ e }: { e: Experiment }) {
   return (
     <>
       {fmtUsd(p.spend_usd)}
-      {p.spend_cap_usd !== null && <span class={`small ${p.spend_cap_reached ? 'bad' : 'muted'}`}> of {fmtUsd(p.spend_cap_usd)}{p.spend_cap_reached ? ' (cap reached)' : ''}</span>}
+      {p.spend_cap_usd !== null && <span class={`small ${p.spend_cap_reached ? 'bad' : 'muted'}`}> of {fmtCap(p.spend_cap_usd)}{p.spend_cap_reached ? ' (cap reached)' : ''}</span>}
     </>
   );
 }
@@ -96,7 +96,7 @@ export function ExperimentsPage({ params }: { params: URLSearchParams }) {
                       </td>
                       <td data-label="Models" class="small">
                         <span title={e.models.join(', ')}>{plural(e.models.length, 'model')}</span>
-                        <span class="muted"> · {plural(e.problem_ids.length, 'problem')} · ×{e.repeats}</span>
+                        <span class="muted"> · {plural(e.problem_ids.length, 'problem')} · {plural(e.repeats, 'repeat')}</span>
                       </td>
                       <td data-label="Spend" class="num" data-col="spend"><SpendCell e={e} /></td>
                       <td data-label="Est. remaining" class="num" data-col="remaining">{estimateText(e.progress.estimated_remaining_cost_usd)}</td>
