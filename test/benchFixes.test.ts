@@ -1,6 +1,7 @@
 /**
  * The product changes the benchmarks led to (bench/RESULTS.md), held to their behaviour:
- * events sent after commit carry what the triggers sent and reach listeners; the kept task counts
+ * events sent after commit carry what the triggers sent and reach listeners; prepared statements
+ * survive a migration; the kept task counts
  * equal a count of the table through every kind of change; the list says when its total is an
  * estimate; a heartbeat no longer deadlocks with its worker's own finish.
  */
@@ -102,6 +103,21 @@ describe('events sent after commit', () => {
     } finally {
       c.release();
       await l.close();
+    }
+  });
+});
+
+describe('prepared hot statements', () => {
+  it('are prepared again after a migration changed the columns they return', async () => {
+    const c = await db.pool.connect();
+    try {
+      await submitTask(c, { problemId: 'prepared-a', parameters: params(), maxAttempts: 2 });
+      await db.pool.query('ALTER TABLE tasks ADD COLUMN bench_probe integer');
+      const { task } = await submitTask(c, { problemId: 'prepared-b', parameters: params(), maxAttempts: 2 });
+      expect(task).toHaveProperty('bench_probe', null);
+    } finally {
+      c.release();
+      await db.pool.query('ALTER TABLE tasks DROP COLUMN IF EXISTS bench_probe');
     }
   });
 });

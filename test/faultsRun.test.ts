@@ -15,7 +15,7 @@ beforeAll(async () => {
   h = await startServiceHarness({
     workers: 1,
     env: { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_DELAY: '0.05', LLM_REQUEST_TIMEOUT: '1.5', SUBMIT_RATE_LIMIT: '0' },
-  }, 240_000);
+  });
 });
 afterAll(async () => { await h?.close(); });
 

@@ -16,6 +16,15 @@ export function createSubmitValidator(pool: Pool, config: Config, cacheMs = 10_0
     if (!ids || Date.now() - ids.at > cacheMs) ids = { at: Date.now(), set: new Set(await listProblemIds(pool)) };
     return ids.set;
   };
+  // The model catalog (hundreds of rows) is rebuilt only when it changed: loading it on every
+  // submission halved the submit rate (bench/RESULTS.md). Its size and newest fetch time tell.
+  let models: { stamp: string; view: Awaited<ReturnType<typeof loadModelCatalog>>['view'] } | null = null;
+  const modelCatalog = async () => {
+    const r = await pool.query<{ stamp: string }>(`SELECT count(*) || ':' || COALESCE(max(fetched_at)::text, '') AS stamp FROM models WHERE provider = 'openrouter'`);
+    const stamp = r.rows[0]!.stamp;
+    if (!models || models.stamp !== stamp) models = { stamp, view: (await loadModelCatalog(pool)).view };
+    return models.view;
+  };
   return {
     async validate(problemId: string, model: string, parameters: Record<string, unknown>): Promise<void> {
       const known = await problemIds();
@@ -24,7 +33,7 @@ export function createSubmitValidator(pool: Pool, config: Config, cacheMs = 10_0
         throw new AppError('unknown_problem', `Unknown problem_id "${problemId}"${closest.length ? `; did you mean ${closest.map((c) => `"${c}"`).join(', ')}?` : ''}`,
           [{ field: 'problem_id', reason: 'not in the AIOpsLab catalog', closest }]);
       }
-      const { view } = await loadModelCatalog(pool);
+      const view = await modelCatalog();
       const agent = (parameters.agent_config ?? {}) as { use_openrouter?: boolean };
       try {
         resolveModel(model, { config, catalog: view, useOpenRouter: agent.use_openrouter });

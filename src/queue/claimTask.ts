@@ -5,6 +5,7 @@
  */
 import { claimLimitsCondition } from '../experiments/claimLimits.js';
 import { sendDeferredEvents } from '../store/deferredEvents.js';
+import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
 
@@ -24,7 +25,7 @@ export function globToLike(glob: string): string {
 export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow | null> {
   const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
   // Events are sent after the commit (see deferredEvents.ts).
-  const r = await db.query<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(
+  const r = await queryPrepared<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'claim_task',
     `WITH defer AS (SELECT defer_notify()), candidate AS (
        SELECT t.id FROM tasks t
        WHERE t.status = 'pending'

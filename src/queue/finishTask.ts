@@ -4,6 +4,7 @@
  * can never overwrite what happened meanwhile.
  */
 import { sendDeferredEvents } from '../store/deferredEvents.js';
+import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
 
@@ -21,7 +22,7 @@ export interface Finish {
 /** Returns the updated task, or null when the worker no longer holds it. */
 export async function finishTask(db: Queryable, f: Finish): Promise<TaskRow | null> {
   // Events are sent after the commit (see deferredEvents.ts).
-  const r = await db.query<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(
+  const r = await queryPrepared<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'finish_task',
     `WITH defer AS (SELECT defer_notify()), t AS (
        UPDATE tasks SET status = $3, result = $4, error_type = $5, error_details = $6,
               completed_at = now(), lease_expires_at = NULL

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../errors.js';
 import { sendDeferredEvents } from '../store/deferredEvents.js';
+import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskParameters, TaskRow } from './taskRecord.js';
 
@@ -21,7 +22,7 @@ export function requestHash(problemId: string, parameters: TaskParameters): stri
 export async function submitTask(db: Queryable, t: NewTask): Promise<{ task: TaskRow; created: boolean }> {
   const hash = requestHash(t.problemId, t.parameters);
   // Events are sent after the commit (see deferredEvents.ts): the workers wake on the first.
-  const inserted = await db.query<TaskRow & { notify_task: string; notify_log: string | null }>(
+  const inserted = await queryPrepared<TaskRow & { notify_task: string; notify_log: string | null }>(db, 'submit_task',
     `WITH defer AS (SELECT defer_notify()), t AS (
        INSERT INTO tasks (problem_id, priority, parameters, backend_type, timeout_minutes, max_steps, max_attempts,
                           idempotency_key, request_hash, experiment_id, callback_url)
