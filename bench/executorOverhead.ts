@@ -11,11 +11,15 @@
  * the executor's: queueing, claim, preflight, the cluster check, spawning the bridge and Python,
  * the agent (prompt, LLM HTTP round trip, storing messages), the timeline, finishing.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
 import { requestJson } from './httpClient.js';
-import { startServiceUnderTest } from './serviceUnderTest.js';
+import { FIXTURE_BIN_DIR, realPython, startServiceUnderTest } from './serviceUnderTest.js';
 import { summarize } from './stats.js';
 
 export interface OverheadOptions {
@@ -66,6 +70,27 @@ export async function taskBreakdown(pool: pg.Pool | pg.Client, id: string): Prom
   return { status: t.status, e2e: Number(t.e2e), fixture, overhead: Number(t.e2e) - fixture, phases };
 }
 
+/**
+ * What starting the processes the run cannot do without costs on this machine right now: one
+ * stand-in tool (a Node.js script, as `kind get clusters`) and one Python interpreter.
+ */
+export function processFloors(samples: number): { standin_tool_ms: ReturnType<typeof summarize>; python_start_ms: ReturnType<typeof summarize> } {
+  const state = mkdtempSync(path.join(os.tmpdir(), 'aiopslab-bench-floor-'));
+  const time = (fn: () => void) => { const t0 = performance.now(); fn(); return performance.now() - t0; };
+  try {
+    const python = realPython();
+    const tool: number[] = [];
+    const py: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      tool.push(time(() => execFileSync(path.join(FIXTURE_BIN_DIR, 'kind'), ['get', 'clusters'], { env: { ...process.env, STANDIN_STATE_DIR: state }, stdio: 'pipe' })));
+      py.push(time(() => execFileSync(python, ['-c', 'pass'], { stdio: 'pipe' })));
+    }
+    return { standin_tool_ms: summarize(tool), python_start_ms: summarize(py) };
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
 export async function benchExecutorOverhead(server: BenchServer, o: OverheadOptions, b: BenchOptions): Promise<BenchResult> {
   const db = await server.createProductDatabase('overhead');
   const svc = await startServiceUnderTest(db, { workers: 1 });
@@ -108,8 +133,11 @@ export async function benchExecutorOverhead(server: BenchServer, o: OverheadOpti
     await svc.close();
     await db.drop();
   }
+  const floors = processFloors(5);
   const overhead = summarize(rows.map((r) => r.overhead));
   const withoutCluster = summarize(rows.map((r) => r.overhead - r.phases.cluster_check!));
+  // What remains once the stand-in tools' and the Python start-up's time is taken out too.
+  const own = summarize(rows.map((r) => r.overhead - r.phases.cluster_check! - r.phases.bridge_startup!));
   const phaseNames = Object.keys(rows[0]?.phases ?? {});
   const phases = Object.fromEntries(phaseNames.map((p) => [p, summarize(rows.map((r) => r.phases[p]!))]));
   b.log(`  executor overhead p50 ${overhead.p50} ms over ${rows.length} task(s)`);
@@ -119,15 +147,19 @@ export async function benchExecutorOverhead(server: BenchServer, o: OverheadOpti
     measures: 'Detection problem k8s_target_port-misconfig-detection-1 (2 agent steps) through the real service with 1 worker, one task at a time. '
       + 'overhead = (completed_at − created_at) − time inside the fixture AIOpsLab (init_problem + env steps + eval + teardown, timed by the bridge). '
       + 'Included in the overhead: queue wait + claim, preflight, the cluster check (kind/kubectl stand-in processes), run setup, Python bridge start-up and imports, the agent (prompt building, LLM stand-in HTTP round trips, storing each message), timeline writes, finishing.',
-    goals: [{ goal: 'overhead p50 ≤ 150 ms', measured: `p50 ${overhead.p50} ms, p99 ${overhead.p99} ms`, met: overhead.p50 <= 150 }],
+    goals: [
+      { goal: 'overhead p50 ≤ 150 ms (everything but the fixture AIOpsLab code)', measured: `p50 ${overhead.p50} ms, p99 ${overhead.p99} ms`, met: overhead.p50 <= 150 },
+      { goal: 'same, without the cluster check (3 stand-in tool processes) and the bridge\'s Python start-up', measured: `p50 ${own.p50} ms, p99 ${own.p99} ms`, met: null },
+    ],
     data: {
       tasks: rows.length, warmup: o.warmup,
-      overhead, overhead_without_cluster_check: withoutCluster,
+      overhead, overhead_without_cluster_check: withoutCluster, overhead_without_cluster_check_and_python_start: own,
+      process_floors: floors,
       end_to_end_db: summarize(rows.map((r) => r.e2e)),
       end_to_end_client: summarize(client),
       fixture_aiopslab_code: summarize(rows.map((r) => r.fixture)),
       phases,
     },
-    notes: ['The cluster check runs `kind get clusters` and `kubectl get nodes` stand-ins (Node.js scripts, tens of ms each to start); a real kind/kubectl take as long or longer.'],
+    notes: ['The cluster check on reuse runs three tools one after the other (`kind get clusters`, `kind get kubeconfig`, `kubectl get nodes`); here each is a Node.js stand-in (process_floors.standin_tool_ms to start), with real kind/kubectl each takes as long or longer.'],
   };
 }

@@ -18,15 +18,15 @@ export interface Benchmark {
 export const BENCHMARKS: Benchmark[] = [
   {
     id: 'submit_to_start',
-    run: (s, o) => benchSubmitToStart(s, o.quick ? { samples: 60, warmup: 10, workers: 4, gapMs: 15 } : { samples: 300, warmup: 20, workers: 4, gapMs: 20 }, o),
+    run: (s, o) => benchSubmitToStart(s, o.quick ? { samples: 40, warmup: 5, workers: 4, gapMs: 10 } : { samples: 300, warmup: 20, workers: 4, gapMs: 20 }, o),
   },
   {
     id: 'noop_throughput',
-    run: (s, o) => benchNoopThroughput(s, o.quick ? { tasks: 1000, workers: 8, rounds: 1 } : { tasks: 5000, workers: 8, rounds: 3 }, o),
+    run: (s, o) => benchNoopThroughput(s, o.quick ? { tasks: 600, workers: 8, rounds: 1 } : { tasks: 5000, workers: 8, rounds: 3, analyzedRounds: 1 }, o),
   },
   {
     id: 'executor_overhead',
-    run: (s, o) => benchExecutorOverhead(s, o.quick ? { tasks: 3, warmup: 1 } : { tasks: 30, warmup: 2 }, o),
+    run: (s, o) => benchExecutorOverhead(s, o.quick ? { tasks: 2, warmup: 1 } : { tasks: 30, warmup: 2 }, o),
   },
   {
     id: 'conversation_append',
@@ -35,11 +35,11 @@ export const BENCHMARKS: Benchmark[] = [
   {
     id: 'api',
     run: (s, o) => benchApi(s, o.quick
-      ? { tasks: 100_000, pending: 500, listSamples: 12, statsSamples: 8, postSeconds: 4, postConnections: 50, apiHost: 'child' }
+      ? { tasks: 20_000, pending: 200, listSamples: 8, statsSamples: 8, postSeconds: 3, postConnections: 50, apiHost: 'child' }
       : { tasks: 1_000_000, pending: 5_000, listSamples: 60, statsSamples: 30, postSeconds: 15, postConnections: 50, apiHost: 'child' }, o),
   },
   {
     id: 'export',
-    run: (s, o) => benchExport(s, { conversations: o.quick ? 2_000 : 10_000, apiHost: 'child' }, o),
+    run: (s, o) => benchExport(s, { conversations: o.quick ? 1_000 : 10_000, apiHost: 'child' }, o),
   },
 ];

@@ -1,7 +1,7 @@
 /**
  * The product changes the benchmarks led to (bench/RESULTS.md), held to their behaviour:
  * events sent after commit carry what the triggers sent and reach listeners; prepared statements
- * survive a migration; the kept task counts
+ * survive a migration; coalesced submissions answer each caller as lone ones would; the kept task counts
  * equal a count of the table through every kind of change; the list says when its total is an
  * estimate; a heartbeat no longer deadlocks with its worker's own finish.
  */
@@ -55,7 +55,7 @@ async function expectCountsExact(): Promise<void> {
 }
 
 describe('events sent after commit', () => {
-  it('submit, claim and finish announce what the triggers announced, once each, after their commit', async () => {
+  it('submit (by its triggers), claim and finish (after their commit) announce the same payloads, once each', async () => {
     const l = await listen(['task_events', 'worker_events', 'task_log_events']);
     await register('fix-w1');
     await settle();
@@ -91,15 +91,19 @@ describe('events sent after commit', () => {
   });
 
   it('defers only its own statement: later writes in the same transaction are announced by the triggers', async () => {
+    await register('fix-w2');
+    const { task } = await submitTask(db.pool, { problemId: 'events-tx', parameters: params(), maxAttempts: 2 });
     const l = await listen(['task_events']);
     const c = await db.pool.connect();
     try {
       await c.query('BEGIN');
-      const { task } = await submitTask(c, { problemId: 'events-tx', parameters: params(), maxAttempts: 2 });
+      expect((await claimTask(c, { workerId: 'fix-w2', backendType: 'kind', supportedProblems: ['events-tx'], leaseSeconds: 60 }))?.id).toBe(task.id);
       await c.query(`UPDATE tasks SET status = 'cancelled', completed_at = now() WHERE id = $1`, [task.id]);
+      await settle();
+      expect(l.events).toEqual([]); // nothing before the commit
       await c.query('COMMIT');
       await settle();
-      expect(l.events.filter((e) => e.payload.id === task.id).map((e) => e.payload.status)).toEqual(['pending', 'cancelled']);
+      expect(l.events.filter((e) => e.payload.id === task.id).map((e) => e.payload.status)).toEqual(['running', 'cancelled']);
     } finally {
       c.release();
       await l.close();
@@ -202,5 +206,64 @@ describe('heartbeat and finish', () => {
     const w = await db.pool.query(`SELECT status, current_task_id FROM workers WHERE id = 'lock-w1'`);
     expect(w.rows[0]).toEqual({ status: 'idle', current_task_id: null });
     expect((await db.pool.query('SELECT status FROM tasks WHERE id = $1', [task.id])).rows[0].status).toBe('completed');
+  });
+});
+
+describe('coalesced submissions', () => {
+  it('give every concurrent caller its own task, replay or error, as one-at-a-time submits would', async () => {
+    const { submitTaskCoalesced } = await import('../src/queue/submitBatch.js');
+    const before = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks')).rows[0]!.n;
+    // The first 20 come in identical pairs.
+    const n = (i: number) => (i < 20 ? Math.floor(i / 2) : i);
+    const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => submitTaskCoalesced(db.pool, {
+      problemId: `batch-${n(i) % 5}`,
+      parameters: params({ priority: n(i) % 11 }),
+      maxAttempts: 2,
+      // Pairs share a key (same request: one replays the other); 7 and 8 share one with different requests.
+      idempotencyKey: i < 20 ? `batch-key-${Math.floor(i / 2)}` : i === 57 || i === 58 ? 'batch-clash' : null,
+      // One refers to an experiment that does not exist: only it fails.
+      experimentId: i === 33 ? '00000000-0000-4000-8000-000000000000' : null,
+    })));
+    const problemsOf = results.map((r, i) => ({ r, i }));
+    expect(results[33]!.status).toBe('rejected');
+    const clash = [results[57]!, results[58]!];
+    expect(clash.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const conflict = clash.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(conflict.reason.code).toBe('idempotency_conflict');
+    for (const { r, i } of problemsOf) {
+      if (i === 33 || i === 57 || i === 58) continue;
+      expect(r.status === 'rejected' ? `${i}: ${String((r as PromiseRejectedResult).reason)}` : 'fulfilled').toBe('fulfilled');
+      const v = (r as PromiseFulfilledResult<{ task: { problem_id: string; priority: number; id: string } }>).value;
+      expect(v.task).toMatchObject({ problem_id: `batch-${n(i) % 5}`, priority: n(i) % 11 });
+    }
+    for (let k = 0; k < 10; k++) {
+      const [a, b] = [results[2 * k], results[2 * k + 1]] as Array<PromiseFulfilledResult<{ task: { id: string }; created: boolean }>>;
+      expect(a!.value.task.id).toBe(b!.value.task.id);
+      expect([a!.value.created, b!.value.created].sort()).toEqual([false, true]);
+    }
+    const after = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks')).rows[0]!.n;
+    expect(after - before).toBe(60 - 10 - 1 - 1); // 10 replays, 1 refused, 1 conflict
+    const logs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM task_logs l JOIN tasks t ON t.id = l.task_id WHERE t.problem_id LIKE 'batch-%'`);
+    expect(logs.rows[0]!.n).toBe(after - before);
+  });
+});
+
+describe('coalesced submissions, all valid', () => {
+  it('insert many tasks in one statement, each with its timeline row and events', async () => {
+    const { submitTaskCoalesced } = await import('../src/queue/submitBatch.js');
+    const l = await listen(['task_events']);
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => submitTaskCoalesced(db.pool, {
+      problemId: 'wave-p', parameters: params({ metadata: { i: i < 4 ? 0 : i } }), maxAttempts: 2, idempotencyKey: i < 4 ? 'wave-key' : null,
+    })));
+    expect(new Set(results.map((r) => r.task.id)).size).toBe(37);
+    expect(results.filter((r) => r.created)).toHaveLength(37);
+    // Coalesced: rows inserted by one statement share its transaction's now().
+    const times = await db.pool.query<{ n: number }>(`SELECT count(DISTINCT created_at)::int AS n FROM tasks WHERE problem_id = 'wave-p'`);
+    expect(times.rows[0]!.n).toBeLessThan(37);
+    const logs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM task_logs l JOIN tasks t ON t.id = l.task_id WHERE t.problem_id = 'wave-p'`);
+    expect(logs.rows[0]!.n).toBe(37);
+    await settle();
+    expect(l.events.filter((e) => e.payload.problem_id === 'wave-p' && e.payload.status === 'pending')).toHaveLength(37);
+    await l.close();
   });
 });

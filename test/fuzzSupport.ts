@@ -58,9 +58,11 @@ export async function createFuzzHarness(): Promise<FuzzHarness> {
 /** One md5 per table over all its rows: any insert, update or delete anywhere changes it. */
 export async function checksum(pool: Pool, opts: { ignoreLiveness?: boolean } = {}): Promise<string> {
   const tables = await pool.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`);
-  // Liveness columns: what a heartbeat records even when it is answered 409 (the worker is alive).
+  // Liveness and holding columns: what the worker-host endpoints record even when they answer 409
+  // task_not_held — the worker is alive (heartbeat), and a worker row still naming a task that ended
+  // elsewhere is freed (complete/fail/claim), which is the cleanup the 409 reports.
   const row = (t: string) => !opts.ignoreLiveness ? 'x::text'
-    : t === 'tasks' ? `(to_jsonb(x) - 'lease_expires_at' - 'updated_at')::text` : t === 'workers' ? `(to_jsonb(x) - 'last_heartbeat' - 'status')::text` : 'x::text';
+    : t === 'tasks' ? `(to_jsonb(x) - 'lease_expires_at' - 'updated_at')::text` : t === 'workers' ? `(to_jsonb(x) - 'last_heartbeat' - 'status' - 'current_task_id')::text` : 'x::text';
   const sql = tables.rows.map(({ t }) => `SELECT '${t}' AS t, count(*) AS n, md5(coalesce(string_agg(${row(t)}, '|' ORDER BY ${row(t)}), '')) AS h FROM "${t}" x`).join(' UNION ALL ');
   const r = await pool.query<{ t: string; n: number; h: string }>(sql);
   return r.rows.map((x) => `${x.t}:${x.n}:${x.h}`).sort().join(',');
@@ -186,9 +188,9 @@ export async function runCase(f: FuzzHarness, r: FuzzRequest, opts: { readOnly?:
   // A valid request to a live stream never ends: make sure it is refused (an unknown query field).
   if (SSE.test(r.route.path) && (r.method === 'GET' || r.method === 'HEAD')) url += (url.includes('?') ? '&' : '?') + 'fuzz_unknown=1';
   const label = `${r.method} ${url.slice(0, 300)} [${r.bodyKind}] ${typeof r.payload === 'string' ? r.payload.slice(0, 200) : ''}`;
-  // A heartbeat records liveness even when it is refused (409: the worker does not hold the task it named).
-  const isHeartbeat = r.method === 'POST' && /heartbeat$/.test(r.route.path);
-  const beforeSansLiveness = isHeartbeat ? await checksum(f.h.db.pool, { ignoreLiveness: true }) : null;
+  // Worker-host calls record liveness / free a stale holding even when refused with 409 task_not_held.
+  const isWorkerHost = r.method === 'POST' && /\/(heartbeat|claim|complete|fail)$/.test(r.route.path);
+  const beforeSansLiveness = isWorkerHost ? await checksum(f.h.db.pool, { ignoreLiveness: true }) : null;
   const res = await Promise.race([
     f.h.app.inject({ method: r.method as 'GET', url, headers: r.headers, payload: r.payload }),
     new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no answer within 10 s: ${label}`)), 10_000)),
@@ -214,8 +216,8 @@ export async function runCase(f: FuzzHarness, r: FuzzRequest, opts: { readOnly?:
   }
   const isRead = r.method === 'GET' || r.method === 'HEAD';
   const succeeded = res.statusCode >= 200 && res.statusCode < 300;
-  if (isHeartbeat && res.statusCode === 409) {
-    expect(await checksum(f.h.db.pool, { ignoreLiveness: true }), `${label} -> 409 changed more than liveness`).toBe(beforeSansLiveness);
+  if (isWorkerHost && res.statusCode === 409) {
+    expect(await checksum(f.h.db.pool, { ignoreLiveness: true }), `${label} -> 409 changed more than liveness/holding`).toBe(beforeSansLiveness);
     f.known = await checksum(f.h.db.pool);
   } else if (!isRead && succeeded && !opts.readOnly) {
     f.known = await checksum(f.h.db.pool); // a legitimate write

@@ -20,11 +20,15 @@ export function taskModelExpression(alias: string): string {
   return `COALESCE(${alias}.resolved_model, ${alias}.parameters->'agent_config'->>'model', '')`;
 }
 
-/** The experiments whose spend has reached their cap, among those with pending tasks. */
+/**
+ * The experiments whose spend has reached their cap, among those with pending tasks. Driven by
+ * the (few) capped experiments: an IN over every pending task made each claim read the whole
+ * backlog (49 ms per claim with 20,000 pending; bench/RESULTS.md).
+ */
 export const SPEND_CAPPED_EXPERIMENTS_SQL = `
   SELECT e.id FROM experiments e
    WHERE e.spend_cap_usd IS NOT NULL
-     AND e.id IN (SELECT p.experiment_id FROM tasks p WHERE p.status = 'pending' AND p.experiment_id IS NOT NULL)
+     AND EXISTS (SELECT 1 FROM tasks p WHERE p.experiment_id = e.id AND p.status = 'pending')
      AND (SELECT COALESCE(sum(c.cost_usd), 0) FROM llm_conversations c JOIN tasks x ON x.id = c.task_id
            WHERE x.experiment_id = e.id) >= e.spend_cap_usd`;
 

@@ -4,7 +4,7 @@
  * writes the timeline row. Two claimers can never get the same task.
  */
 import { claimLimitsCondition } from '../experiments/claimLimits.js';
-import { sendDeferredEvents } from '../store/deferredEvents.js';
+import { announceAfterCommit } from '../store/deferredEvents.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
@@ -29,7 +29,7 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow
     `WITH defer AS (SELECT defer_notify()), candidate AS (
        SELECT t.id FROM tasks t
        WHERE t.status = 'pending'
-         AND (t.backend_type IS NULL OR t.backend_type = $2)
+         AND COALESCE(t.backend_type, $2) = $2
          AND ($3::text[] IS NULL OR t.problem_id LIKE ANY ($3::text[]))
          AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.current_task_id IS NULL)
          -- Spend caps and concurrency caps: a task over a limit is skipped, the next one considered.
@@ -57,6 +57,7 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow
   );
   if (!r.rows[0]) return null;
   const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
-  await sendDeferredEvents(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
+  // On a pool, not waited for: the worker starts the task while the events go out, in order.
+  await announceAfterCommit(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
   return task as TaskRow;
 }

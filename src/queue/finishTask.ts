@@ -3,7 +3,7 @@
  * (status running, worker_id = it), so a worker whose lease expired or whose task was cancelled
  * can never overwrite what happened meanwhile.
  */
-import { sendDeferredEvents } from '../store/deferredEvents.js';
+import { announceAfterCommit } from '../store/deferredEvents.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
@@ -49,7 +49,8 @@ export async function finishTask(db: Queryable, f: Finish): Promise<TaskRow | nu
   );
   if (!r.rows[0]) return null;
   const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
-  await sendDeferredEvents(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
+  // On a pool, not waited for: the worker goes on to its next claim while the events go out, in order.
+  await announceAfterCommit(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
   return task as TaskRow;
 }
 

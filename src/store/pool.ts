@@ -11,7 +11,11 @@ pg.types.setTypeParser(20, (v) => Number(v)); // int8: counts and token totals f
 pg.types.setTypeParser(1700, (v) => Number(v)); // numeric: costs in USD
 
 export function createPool(connectionString: string, max = 20): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000 });
+  // Every statement here is short. JIT compilation, on by default since PostgreSQL 12, kicks in on
+  // estimated cost alone: the claim statement's estimate crosses its threshold, and compiling it
+  // took 70 ms of every claim that ran in 15 ms (bench/RESULTS.md). (Behind PgBouncer, list
+  // `options` in its ignore_startup_parameters.)
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, options: '-c jit=off' });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => {});
   return pool;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 import { cancelTask } from '../../queue/cancelTask.js';
 import { findExperiment } from '../../experiments/experimentQueries.js';
-import { submitTask } from '../../queue/submitTask.js';
+import { submitTaskCoalesced } from '../../queue/submitBatch.js';
 import { TASK_STATUSES, taskToJson, type TaskStatus } from '../../queue/taskRecord.js';
 import { TASK_SORT_FIELDS, getTask, listTasks, taskStats, type TaskSortField } from '../../queue/taskQueries.js';
 import { LOG_LEVELS, listTaskLogs } from '../../store/taskLogs.js';
@@ -31,7 +31,7 @@ export function taskRoutes(deps: AppDeps, opts: { hidden: boolean }) {
       }
       if (deps.submitValidator) await deps.submitValidator.validate(body.problem_id, parameters.agent_config.model, parameters as unknown as Record<string, unknown>);
       const key = req.headers['idempotency-key'];
-      const { task, created } = await submitTask(deps.pool, {
+      const { task, created } = await submitTaskCoalesced(deps.pool, {
         problemId: body.problem_id,
         parameters,
         maxAttempts: deps.config.maxAttempts,
