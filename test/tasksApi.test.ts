@@ -88,6 +88,7 @@ describe('reading and cancelling tasks', () => {
     expect(exact.json().total).toBe(1);
     const bad = await h.app.inject({ url: '/api/v1/tasks?sort=-name&page_size=500&status=done' });
     expect(bad.statusCode).toBe(422);
+    expect(bad.json().error.details).toContainEqual({ field: 'query.status', reason: 'must be one or more of pending, running, completed, failed, timeout, cancelled, comma-separated' });
     expect(bad.json().error.details.map((d: { field: string }) => d.field).sort()).toEqual(['query.page_size', 'query.sort', 'query.status']);
     const mixed = await h.app.inject({ url: '/api/v1/tasks?page=2&limit=5' });
     expect(mixed.statusCode).toBe(422);
@@ -112,6 +113,7 @@ describe('reading and cancelling tasks', () => {
     expect(missing.json().error.code).toBe('task_not_found');
     const malformed = await h.app.inject({ url: '/api/v1/tasks/not-a-uuid' });
     expect(malformed.statusCode).toBe(422);
+    expect(malformed.json().error.details).toEqual([{ field: 'path.task_id', reason: 'must be a UUID' }]);
     const withLogs = await h.app.inject({ url: `/api/v1/tasks/${ids[0]}?include_logs=true` });
     expect(withLogs.json().logs.map((l: { message: string }) => l.message)).toEqual(['Task created', 'Task cancelled: Cancelled by user']);
   });

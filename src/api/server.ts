@@ -59,6 +59,12 @@ export function describeValidation(issues: AjvIssue[], part: string): { code: Er
       reason = `must be one of: ${(i.params.allowedValues as unknown[]).join(', ')}`;
     } else if (i.keyword === 'pattern' && field.endsWith('problem_id')) {
       reason = 'must start with a letter or digit and contain only letters, digits, "-" and "_" (at most 255 characters)';
+    } else if (i.keyword === 'pattern') {
+      // Comma-separated lists of values (`status=running,pending`) are patterns; name the values.
+      const list = /^\^\(([\w|]+)\)\(,\(\1\)\)\*\$$/.exec(String(i.params.pattern));
+      if (list) reason = `must be one or more of ${list[1]!.split('|').join(', ')}, comma-separated`;
+    } else if (i.keyword === 'format' && i.params.format === 'uuid') {
+      reason = 'must be a UUID';
     }
     const prefix = ({ body: '', querystring: 'query.', params: 'path.', headers: 'header.' } as Record<string, string>)[part] ?? `${part}.`;
     return { field: field ? `${prefix}${field}` : part, reason };
