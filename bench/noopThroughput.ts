@@ -134,7 +134,7 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
     id: 'noop_throughput',
     title: 'No-op throughput',
     measures: `${o.workers} concurrent workers draining ${o.tasks} queued no-op tasks, from the commit of the bulk insert to the last task's end; median of ${o.rounds} round(s) per side. `
-      + 'Ours: real TaskWorker loop (claimTask, worker-row read, finishTask per task), one EventHub, the product pool (20). graphile-worker 0.17 unbatched, concurrency ' + o.workers + '.',
+      + 'Ours: real TaskWorker loop (claimTask, which also reads the worker row, then finishTask per task), one EventHub, the product pool (20). graphile-worker 0.17 unbatched, concurrency ' + o.workers + '.',
     goals: [{ goal: 'tasks/s ≥ graphile-worker unbatched', measured: `${oursRate} vs ${theirRate} tasks/s (${round(oursRate / theirRate, 2)}×)`, met: oursRate >= theirRate }],
     data: {
       tasks: o.tasks, workers: o.workers, rounds: o.rounds,

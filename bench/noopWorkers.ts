@@ -2,8 +2,8 @@
  * The product's own workers with a no-op task body, for the queue benchmarks. Each is a real
  * TaskWorker: it registers, heartbeats, is woken by the same EventHub (LISTEN/NOTIFY) fan-out and
  * claims with the same claimTask statement. Only its per-task step is replaced: instead of the
- * pipeline (preflight, cluster, bridge, LLM) it reads the worker row as the real step does, reports
- * the start, and ends the task with finishTask — the statement the pipeline ends with.
+ * pipeline (preflight, cluster, bridge, LLM) it reports the start and ends the task with
+ * finishTask — the statement the pipeline ends with.
  */
 import os from 'node:os';
 import pino from 'pino';
@@ -44,7 +44,7 @@ export async function startNoopWorkers(opts: {
   count: number;
   /** Called when the worker loop hands the claimed task to the body (claimTask has returned). */
   onClaimed?: (task: TaskRow) => void;
-  /** Called as the task body starts, after the worker-row read the real step makes first. */
+  /** Called as the task body starts. */
   onStart: (task: TaskRow) => void;
   /** Called after finishTask committed. */
   onFinish?: (task: TaskRow) => void;
@@ -70,8 +70,6 @@ export async function startNoopWorkers(opts: {
       worker.state = 'busy';
       worker.currentTask = task;
       try {
-        // The real step reads the worker row before the pipeline; kept so the per-task round trips match.
-        await opts.pool.query('SELECT cluster_dirty FROM workers WHERE id = $1', [worker.id]);
         opts.onStart(task);
         // The product's pipeline never throws out of a task; a failed finish here would leave the
         // worker holding the task (and the benchmark waiting), so it is retried and counted.

@@ -128,7 +128,7 @@ export async function benchSubmitToStart(server: BenchServer, o: SubmitToStartOp
     id: 'submit_to_start',
     title: 'Submit → start latency, idle workers',
     measures: `From just before the submit call until the task body starts (same process clock), one task at a time, ${o.workers} idle workers per side waiting on LISTEN/NOTIFY. `
-      + 'Ours: real TaskWorker loop and EventHub wake-up, claimTask, the worker-row read, then a no-op body (finishTask). graphile-worker 0.17 defaults (unbatched), addJob → task function.',
+      + 'Ours: real TaskWorker loop and EventHub wake-up, claimTask, then a no-op body (finishTask). graphile-worker 0.17 defaults (unbatched), addJob → task function.',
     goals: [
       { goal: 'queue-call p50 ≤ 1.5× graphile-worker addJob p50', measured: `${queue.p50} ms vs ${gw.p50} ms (${ratioQueue}×)`, met: ratioQueue <= 1.5 },
       { goal: 'POST /api/v1/tasks p50 ≤ 1.5× graphile-worker addJob p50', measured: `${http.p50} ms vs ${gw.p50} ms (${ratioHttp}×)`, met: ratioHttp <= 1.5 },

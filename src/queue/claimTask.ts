@@ -22,10 +22,13 @@ export function globToLike(glob: string): string {
   return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
 }
 
-export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow | null> {
+/** The claimed task, with the claiming worker's cluster_dirty flag read in the same statement. */
+export type ClaimedTask = TaskRow & { worker_cluster_dirty: boolean };
+
+export async function claimTask(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null> {
   const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
   // Events are sent after the commit (see deferredEvents.ts).
-  const r = await queryPrepared<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'claim_task',
+  const r = await queryPrepared<ClaimedTask & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'claim_task',
     `WITH defer AS (SELECT defer_notify()), candidate AS (
        SELECT t.id FROM tasks t
        WHERE t.status = 'pending'
@@ -45,19 +48,20 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<TaskRow
      ), w AS (
        UPDATE workers SET status = 'busy', current_task_id = claimed.id, last_heartbeat = now()
        FROM claimed WHERE workers.id = $1
-       RETURNING worker_event(workers) AS notify_worker
+       RETURNING worker_event(workers) AS notify_worker, workers.cluster_dirty
      ), l AS (
        INSERT INTO task_logs (task_id, level, message, context)
        SELECT id, 'info', 'Claimed by ' || $1, jsonb_build_object('phase', 'claimed', 'worker_id', $1::text, 'attempt', attempt,
               'queued_ms', round(extract(epoch FROM (started_at - created_at)) * 1000)) FROM claimed
        RETURNING task_log_event(task_logs) AS notify_log
      )
-     SELECT claimed.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT notify_log FROM l) AS notify_log FROM claimed`,
+     SELECT claimed.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT cluster_dirty FROM w) AS worker_cluster_dirty,
+            (SELECT notify_log FROM l) AS notify_log FROM claimed`,
     [o.workerId, o.backendType, patterns, o.leaseSeconds],
   );
   if (!r.rows[0]) return null;
   const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
   // On a pool, not waited for: the worker starts the task while the events go out, in order.
   await announceAfterCommit(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
-  return task as TaskRow;
+  return task as ClaimedTask;
 }

@@ -4,7 +4,7 @@
  * the task is cancelled, times out, or its lease is lost. The loop never dies on errors: a
  * database outage is waited out with backoff.
  */
-import { claimTask } from '../queue/claimTask.js';
+import { claimTask, type ClaimedTask } from '../queue/claimTask.js';
 import type { TaskRow } from '../queue/taskRecord.js';
 import { heartbeat, markWorkerOffline, registerWorker, type WorkerRow } from '../queue/workerRegistry.js';
 import type { EventHub } from '../store/eventHub.js';
@@ -128,7 +128,7 @@ export class TaskWorker {
     this.state = 'stopped';
   }
 
-  private async runTask(task: TaskRow): Promise<void> {
+  private async runTask(task: ClaimedTask): Promise<void> {
     this.state = 'busy';
     this.currentTask = task;
     this.abort = new AbortController();
@@ -138,8 +138,7 @@ export class TaskWorker {
     const deadline = new Date(task.started_at!).getTime() + task.timeout_minutes * 60_000;
     const timer = setTimeout(() => this.stopCurrent('timeout'), Math.max(0, deadline - Date.now()));
     try {
-      const w = await this.deps.pool.query<{ cluster_dirty: boolean }>('SELECT cluster_dirty FROM workers WHERE id = $1', [this.opts.id]);
-      await runClaimedTask(task, { workerId: this.opts.id, clusterDirty: w.rows[0]?.cluster_dirty ?? false, signal: this.abort.signal }, this.deps);
+      await runClaimedTask(task, { workerId: this.opts.id, clusterDirty: task.worker_cluster_dirty, signal: this.abort.signal }, this.deps);
     } finally {
       clearTimeout(timer);
       this.currentTask = null;
