@@ -4,6 +4,7 @@
  * function does nothing but report that it started.
  */
 import { Logger, run, runMigrations, type Runner } from 'graphile-worker';
+import pg from 'pg';
 
 /** Silences graphile-worker's own logging (it would interleave with the summary). */
 const quietLogger = new Logger(() => () => {});
@@ -23,11 +24,14 @@ export async function startGraphileRunner(opts: {
   concurrency: number;
   onStart: (payload: { i: number }) => void;
 }): Promise<GraphileSide> {
+  // Our own pool, so it can be ended (and its idle connections' errors handled) before the
+  // database is dropped: a runner-owned pool outlived runner.stop() and crashed the run on the
+  // DROP DATABASE's "terminating connection". Room for every worker plus the submitter, as ours.
+  const pgPool = new pg.Pool({ connectionString: opts.connectionString, max: opts.concurrency + 2 });
+  pgPool.on('error', () => {});
   const runner = await run({
-    connectionString: opts.connectionString,
+    pgPool,
     concurrency: opts.concurrency,
-    // Both sides get a pool with room for every worker plus the submitter.
-    maxPoolSize: opts.concurrency + 2,
     noHandleSignals: true,
     // Its default; workers are woken by LISTEN "jobs:insert", the poll is the fallback.
     pollInterval: 2000,
@@ -42,6 +46,7 @@ export async function startGraphileRunner(opts: {
     runner,
     async stop() {
       await runner.stop();
+      await pgPool.end();
     },
   };
 }
