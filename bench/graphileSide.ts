@@ -29,6 +29,7 @@ export async function startGraphileRunner(opts: {
   // DROP DATABASE's "terminating connection". Room for every worker plus the submitter, as ours.
   const pgPool = new pg.Pool({ connectionString: opts.connectionString, max: opts.concurrency + 2 });
   pgPool.on('error', () => {});
+  pgPool.on('connect', (client) => client.on('error', () => {}));
   const runner = await run({
     pgPool,
     concurrency: opts.concurrency,

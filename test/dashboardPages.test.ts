@@ -470,7 +470,10 @@ describe('live updates', () => {
 
       // The overview follows too: a new pending task raises the pending tile.
       await page.getByRole('link', { name: 'Overview' }).click();
-      const before = Number(await page.locator('[data-tile="pending"] .tile-value').textContent());
+      // The tile shows a placeholder until the overview has loaded: read it once it holds a number.
+      const tile = page.locator('[data-tile="pending"] .tile-value');
+      await poll(async () => /^\d+$/.test((await tile.textContent()) ?? ''), { timeout: 10_000 }).toBe(true);
+      const before = Number(await tile.textContent());
       await submitTask(db.pool, { problemId: 'noop_detection_social_network-1', parameters: params('openai/gpt-4o-mini'), maxAttempts: 2 });
       await poll(() => page.locator('[data-tile="pending"] .tile-value').textContent(), { timeout: 10_000 }).toBe(String(before + 1));
 

@@ -140,6 +140,9 @@ describe('reading and cancelling tasks', () => {
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/api/v1/tasks', '/api/v1/tasks/{task_id}/cancel', '/health']));
     expect(Object.keys(spec.paths)).not.toContain('/tasks');
     expect((await h.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
+    // HEAD on a live stream answers with the stream's headers and ends (it used to stay open).
+    const head = await h.app.inject({ method: 'HEAD', url: '/api/v1/events?types=task' });
+    expect([head.statusCode, head.headers['content-type'], head.body]).toEqual([200, 'text/event-stream; charset=utf-8', '']);
     const nf = await h.app.inject({ url: '/api/v1/nope', headers: { 'x-request-id': 'req-123' } });
     expect(nf.statusCode).toBe(404);
     expect(nf.headers['x-request-id']).toBe('req-123');

@@ -28,6 +28,11 @@ export function eventRoutes(deps: AppDeps) {
         'X-Accel-Buffering': 'no',
         'X-Request-ID': String(req.id),
       });
+      // HEAD (which Fastify answers with the GET handler) gets the stream's headers and ends.
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
       res.write(`retry: 2000\n: connected ${new Date().toISOString()}\n\n`);
       let seq = 0;
       const unsubscribe = deps.events.subscribe((e: HubEvent) => {
