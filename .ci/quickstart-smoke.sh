@@ -14,7 +14,10 @@ for _ in $(seq 1 90); do
   kill -0 $pid 2>/dev/null || { cat "$state/out.log"; exit 1; }
   sleep 1
 done
-curl -fsS "http://127.0.0.1:$PORT/health" | tee /dev/stderr | grep -q '"connected":true'
+# Printed with >&2, not `tee /dev/stderr`: reopening /dev/stderr truncates a log file CI writes to.
+health=$(curl -fsS "http://127.0.0.1:$PORT/health")
+echo "$health" >&2
+grep -q '"connected":true' <<<"$health"
 curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null
 test "$(curl -fsS "http://127.0.0.1:$PORT/api/v1/workers" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).total))')" = 3
 curl -fsS -H 'accept: text/html' "http://127.0.0.1:$PORT/" | grep -qi '<html'
