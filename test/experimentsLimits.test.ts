@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { submitTask } from '../src/queue/submitTask.js';
 import type { TaskParameters, TaskRow } from '../src/queue/taskRecord.js';
+import { CAP_CHECK_LOCK } from '../src/queue/claimTask.js';
 import { addWorker, claimNext, comboOf, finishWith, recordSpend, startExperimentsApi, type ExperimentsApi } from './experimentsSupport.js';
 
 let h: ExperimentsApi;
@@ -126,5 +127,62 @@ describe('global caps by model glob', () => {
 
     const dup = await h.app.inject({ method: 'PUT', url: '/api/v1/concurrency-limits', payload: { limits: [{ model_pattern: 'a/*', max_running: 1 }, { model_pattern: 'a/*', max_running: 2 }] } });
     expect(dup.statusCode).toBe(422);
+  });
+});
+
+describe('caps under simultaneous claims', () => {
+  it('racing claims that all committed: the later ones hand their tasks back, uncounted', async () => {
+    const e = await h.post('/api/v1/experiments', { name: 'race', problem_ids: P, models: [A], max_running_per_model: 1 });
+    expect(e.status).toBe(201);
+    await workers('w-r-1', 'w-r-2', 'w-r-3');
+    // The race, made certain: the worker rows are locked, so each claim statement takes its snapshot
+    // (no task running yet) and then waits; and the check lock is held, so all three claims commit
+    // before any is checked.
+    const holder = await h.db.pool.connect();
+    const waiting = async () => (await h.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n;
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [CAP_CHECK_LOCK]);
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM workers WHERE id LIKE 'w-r-%' FOR UPDATE`);
+      const claims = Promise.all(['w-r-1', 'w-r-2', 'w-r-3'].map((w) => claimNext(h.db.pool, w)));
+      for (let i = 0; (await waiting()) < 3; i++) {
+        if (i > 200) throw new Error('the three claims did not start');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await holder.query('COMMIT');
+      const running = async () => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE status = 'running' AND experiment_id = $1`, [e.body.id])).rows[0]!.n;
+      for (let i = 0; (await running()) < 3; i++) {
+        if (i > 200) throw new Error('the three claims did not commit');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await holder.query('SELECT pg_advisory_unlock($1)', [CAP_CHECK_LOCK]);
+      const got = (await claims).filter((t) => t !== null);
+      expect(got).toHaveLength(1);
+      expect(await running()).toBe(1);
+    } finally {
+      holder.release();
+    }
+    const back = await h.db.pool.query(`SELECT t.status, t.attempt, t.worker_id, l.message FROM tasks t JOIN task_logs l ON l.task_id = t.id AND l.context->>'phase' = 'unclaimed' ORDER BY t.id`);
+    expect(back.rows).toHaveLength(2);
+    for (const r of back.rows) expect(r).toMatchObject({ status: 'pending', attempt: 0, worker_id: null, message: expect.stringContaining('concurrency cap') });
+    const busy = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM workers WHERE current_task_id IS NOT NULL AND id LIKE 'w-r-%'`);
+    expect(busy.rows[0]!.n).toBe(1);
+  });
+
+  it('never lets many simultaneous claims exceed an experiment cap or a global one', async () => {
+    const e = await h.post('/api/v1/experiments', { name: 'race-many', problem_ids: P, models: [A, B], max_running_per_model: 1, model_max_running: { [B]: 2 } });
+    expect(e.status).toBe(201);
+    await h.app.inject({ method: 'PUT', url: '/api/v1/concurrency-limits', payload: { limits: [{ model_pattern: 'other/*', max_running: 2 }] } });
+    for (let i = 0; i < 6; i++) await plainTask('other/x');
+    const ids = Array.from({ length: 16 }, (_, i) => `w-many-${i}`);
+    await workers(...ids);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(ids.map((w) => claimNext(h.db.pool, w)));
+      const running = await h.db.pool.query<{ k: string; n: number }>(
+        `SELECT COALESCE(experiment_model, resolved_model, parameters->'agent_config'->>'model') AS k, count(*)::int AS n
+           FROM tasks WHERE status = 'running' GROUP BY 1 ORDER BY 1`);
+      expect(running.rows).toEqual([{ k: 'other/x', n: 2 }, { k: A, n: 1 }, { k: B, n: 2 }]);
+    }
   });
 });

@@ -11,8 +11,10 @@
  * Each check is an uncorrelated ARRAY(subquery), which PostgreSQL runs once per claim (an
  * InitPlan) rather than once per candidate row; the per-row work is a comparison against it.
  *
- * Simultaneous claims see the same counts, so a concurrency cap can be overshot by the number of
- * claims racing at that instant; claims serialised behind one lock would make it exact.
+ * Simultaneous claims see the same counts, so the condition alone could overshoot a concurrency
+ * cap by the number of claims racing at that instant. A claim of a capped task is therefore checked
+ * again after its commit, one check at a time (claimTask.ts): a claim that finds its cap exceeded
+ * hands its task back, so the caps hold exactly.
  */
 
 /** The model a task's global limits match: the resolved provider id when known, else the name given. */
@@ -58,3 +60,30 @@ export function claimLimitsCondition(alias = 't'): string {
     AND NOT (${taskModelExpression(t)} LIKE ANY (ARRAY(${FULL_GLOBAL_LIMITS_SQL})))
   )`;
 }
+
+/** True when the task `alias` is subject to a concurrency cap (its experiment's or a global one). */
+export function concurrencyCappedExpression(alias: string): string {
+  const t = alias;
+  return `(
+    (${t}.experiment_model IS NOT NULL AND EXISTS (
+       SELECT 1 FROM experiments e WHERE e.id = ${t}.experiment_id
+          AND COALESCE((e.model_max_running->>${t}.experiment_model)::int, e.max_running_per_model) IS NOT NULL))
+    OR EXISTS (SELECT 1 FROM model_concurrency_limits l WHERE ${taskModelExpression(t)} LIKE l.like_pattern)
+  )`;
+}
+
+/**
+ * For the running task $1: whether the running tasks now exceed one of its caps (it is counted).
+ * Run after the claim committed, under the cap-check lock, in a statement of its own, so it sees
+ * every claim committed before it.
+ */
+export const OVER_CONCURRENCY_CAP_SQL = `
+  SELECT
+    (SELECT count(*) FROM tasks r WHERE r.status = 'running' AND r.experiment_id = t.experiment_id AND r.experiment_model = t.experiment_model)
+      > COALESCE((SELECT COALESCE((e.model_max_running->>t.experiment_model)::int, e.max_running_per_model) FROM experiments e WHERE e.id = t.experiment_id), 2147483647)
+    OR EXISTS (
+      SELECT 1 FROM model_concurrency_limits l
+       WHERE ${taskModelExpression('t')} LIKE l.like_pattern
+         AND (SELECT count(*) FROM tasks r WHERE r.status = 'running' AND ${taskModelExpression('r')} LIKE l.like_pattern) > l.max_running)
+    AS over
+  FROM tasks t WHERE t.id = $1`;

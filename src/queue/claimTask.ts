@@ -1,10 +1,12 @@
 /**
  * Claiming: one statement picks the best pending task this worker may run (priority, then age),
  * skipping rows other claimers hold, marks it running under a lease, marks the worker busy and
- * writes the timeline row. Two claimers can never get the same task.
+ * writes the timeline row. Two claimers can never get the same task. A task under a concurrency
+ * cap is checked again after the claim (see verifyWithinCaps).
  */
-import { claimLimitsCondition } from '../experiments/claimLimits.js';
-import { announceAfterCommit } from '../store/deferredEvents.js';
+import pg from 'pg';
+import { claimLimitsCondition, concurrencyCappedExpression, OVER_CONCURRENCY_CAP_SQL } from '../experiments/claimLimits.js';
+import { announceAfterCommit, sendDeferredEvents, type DeferredEvent } from '../store/deferredEvents.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
 import type { TaskRow } from './taskRecord.js';
@@ -25,10 +27,21 @@ export function globToLike(glob: string): string {
 /** The claimed task, with the claiming worker's cluster_dirty flag read in the same statement. */
 export type ClaimedTask = TaskRow & { worker_cluster_dirty: boolean };
 
+/** Claims that found their cap taken by a simultaneous claim are retried this often before giving up for this round. */
+const CAP_RETRIES = 5;
+
 export async function claimTask(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null> {
+  for (let i = 0; i < CAP_RETRIES; i++) {
+    const r = await claimOnce(db, o);
+    if (r !== 'over_cap') return r;
+  }
+  return null;
+}
+
+async function claimOnce(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null | 'over_cap'> {
   const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
   // Events are sent after the commit (see deferredEvents.ts).
-  const r = await queryPrepared<ClaimedTask & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'claim_task',
+  const r = await queryPrepared<ClaimedTask & { notify_task: string; notify_worker: string | null; notify_log: string | null; concurrency_capped: boolean }>(db, 'claim_task',
     `WITH defer AS (SELECT defer_notify()), candidate AS (
        SELECT t.id FROM tasks t
        WHERE t.status = 'pending'
@@ -56,12 +69,62 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<Claimed
        RETURNING task_log_event(task_logs) AS notify_log
      )
      SELECT claimed.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT cluster_dirty FROM w) AS worker_cluster_dirty,
-            (SELECT notify_log FROM l) AS notify_log FROM claimed`,
+            (SELECT notify_log FROM l) AS notify_log, ${concurrencyCappedExpression('claimed')} AS concurrency_capped FROM claimed`,
     [o.workerId, o.backendType, patterns, o.leaseSeconds],
   );
   if (!r.rows[0]) return null;
-  const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
-  // On a pool, not waited for: the worker starts the task while the events go out, in order.
-  await announceAfterCommit(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
-  return task as ClaimedTask;
+  const { notify_task, notify_worker, notify_log, concurrency_capped, ...task } = r.rows[0];
+  const events: DeferredEvent[] = [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]];
+  if (!concurrency_capped) {
+    // On a pool, not waited for: the worker starts the task while the events go out, in order.
+    await announceAfterCommit(db, events);
+    return task as ClaimedTask;
+  }
+  // Sent before the check, so a hand-back (announced by the triggers) is never seen before the claim.
+  await sendDeferredEvents(db, events);
+  return (await verifyWithinCaps(db, task.id, o.workerId)) ? task as ClaimedTask : 'over_cap';
+}
+
+/** Arbitrary constant: the advisory lock that serialises the post-claim cap checks. */
+export const CAP_CHECK_LOCK = 7_310_452_019;
+
+/**
+ * The claim statement's snapshot cannot see claims committing at the same moment, so a capped
+ * claim is checked again: one check at a time (an advisory lock), each in a fresh statement that
+ * sees every claim committed before it. The later of two racing claims finds the cap exceeded and
+ * hands its task back to the queue, as if never claimed (the attempt is not counted). At most
+ * `cap` claims stand, and a check never undoes an earlier one, so no cap is ever exceeded for
+ * longer than a check takes. Returns whether the claim stands.
+ */
+async function verifyWithinCaps(db: Queryable, taskId: string, workerId: string): Promise<boolean> {
+  const client = db instanceof pg.Pool ? await db.connect() : db;
+  try {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [CAP_CHECK_LOCK]);
+      const over = (await client.query<{ over: boolean }>(OVER_CONCURRENCY_CAP_SQL, [taskId])).rows[0]?.over ?? false;
+      if (over) {
+        await client.query(
+          `WITH t AS (
+             UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL, attempt = attempt - 1
+             WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id
+           ), w AS (
+             UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL
+             WHERE id = $2 AND current_task_id = $1
+           )
+           INSERT INTO task_logs (task_id, level, message, context)
+           SELECT id, 'info', 'Returned to the queue: a simultaneous claim took the last place under its concurrency cap',
+                  jsonb_build_object('phase', 'unclaimed', 'worker_id', $2::text) FROM t`,
+          [taskId, workerId],
+        );
+      }
+      await client.query('COMMIT');
+      return !over;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  } finally {
+    if (db instanceof pg.Pool) (client as pg.PoolClient).release();
+  }
 }
