@@ -77,6 +77,9 @@ describe('POST /api/v1/experiments', () => {
       expect([r.status, r.body.error.code], JSON.stringify(body)).toEqual([status, code]);
       if (field) expect(r.body.error.details.map((d: { field: string }) => d.field), JSON.stringify(body)).toContain(field);
     }
+    // A glob given as a problem id is pointed to `patterns`.
+    const glob = await h.post('/api/v1/experiments', { name: 'x10', problem_ids: ['k8s_target_port-*'], models: [A] });
+    expect(glob.body.error.details).toEqual([{ field: 'problem_ids.0', reason: expect.stringContaining('go in `patterns`') }]);
     const n = await h.db.pool.query(`SELECT count(*)::int AS n FROM experiments WHERE name LIKE 'x%'`);
     expect(n.rows[0].n).toBe(0);
   });

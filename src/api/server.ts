@@ -24,6 +24,7 @@ import { problemRoutes } from './routes/problems.js';
 import { spendRoutes } from './routes/spend.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { submitRateLimitHook } from './rateLimit.js';
+import { PROBLEM_ID_PATTERN } from './taskRequest.js';
 import { callbackUrlGuard, webhookRoutes } from '../webhooks/webhookRoutes.js';
 
 // ajv and ajv-formats ship CommonJS default exports.
@@ -57,8 +58,9 @@ export function describeValidation(issues: AjvIssue[], part: string): { code: Er
       reason = 'is required';
     } else if (i.keyword === 'enum') {
       reason = `must be one of: ${(i.params.allowedValues as unknown[]).join(', ')}`;
-    } else if (i.keyword === 'pattern' && field.endsWith('problem_id')) {
+    } else if (i.keyword === 'pattern' && i.params.pattern === PROBLEM_ID_PATTERN) {
       reason = 'must start with a letter or digit and contain only letters, digits, "-" and "_" (at most 255 characters)';
+      if (/^problem_ids\.\d+$/.test(field)) reason += '; globs such as k8s_*-detection-* go in `patterns`';
     } else if (i.keyword === 'pattern') {
       // Comma-separated lists of values (`status=running,pending`) are patterns; name the values.
       const list = /^\^\(([\w|]+)\)\(,\(\1\)\)\*\$$/.exec(String(i.params.pattern));
