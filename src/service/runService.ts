@@ -123,6 +123,8 @@ export async function runService(mode: ServiceMode, overrides: ServiceOverrides 
     `  State dir:  ${config.stateDir}`,
     missing.length ? `  Not ready for real runs (see \`aiopslab-executor doctor\`):\n${missing.map((c) => `    - ${c.name}: ${c.detail}${c.fix ? ` → ${c.fix}` : ''}`).join('\n')}` : '  Ready for real runs.',
   ].filter(Boolean);
+  // Webhooks are the one outbound channel a receiver must be able to trust; say so once.
+  if (mode !== 'worker' && !config.webhookSecret) lines.push('  Webhooks:   unsigned (set WEBHOOK_SECRET to sign callback_url deliveries)');
   process.stderr.write(`${lines.join('\n')}\n`);
   logger.info({ event: 'started', url, workers: workers?.status().num_workers ?? 0, database: db.embedded ? 'embedded' : 'external' }, 'service started');
 
