@@ -88,7 +88,8 @@ describe('dashboard against the running service', () => {
       expect(task.result.success).toBe(true);
       await poll(() => page.locator('.reward strong').textContent()).toBe('1.00');
       expect(await page.locator('dl[aria-label="AIOpsLab results"]').textContent()).toContain('Correct');
-      for (const ph of ['preflight', 'cluster', 'init', 'step', 'run_finished']) expect(await page.locator(`.tl-row[data-phase="${ph}"]`).count(), ph).toBeGreaterThan(0);
+      // The timeline follows its own (debounced) stream of log events: wait for it to catch up.
+      for (const ph of ['preflight', 'cluster', 'init', 'step', 'run_finished']) await expect.poll(() => page.locator(`.tl-row[data-phase="${ph}"]`).count(), { timeout: 10_000, interval: 100, message: ph }).toBeGreaterThan(0);
       await screenshot(page, 'e2e-task-completed-laptop-light');
 
       // The transcript: each agent turn with its parsed action, tokens, cost and latency.

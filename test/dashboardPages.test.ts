@@ -449,6 +449,20 @@ describe('live updates', () => {
       await writeTaskLog(db.pool, seeded.running, 'info', 'Step 2: get_logs', { phase: 'step', step: 2, api: 'get_logs', duration_ms: 640 });
       await page.locator('.tl-row', { hasText: 'Step 2: get_logs' }).waitFor({ timeout: 10_000 });
 
+      // Rows can commit out of id order (writers run at once): a row whose id is lower than one
+      // already shown, committed after it, still appears.
+      const late = await db.pool.connect();
+      try {
+        await late.query('BEGIN');
+        await writeTaskLog(late, seeded.running, 'info', 'Step 3: get_metrics', { phase: 'step', step: 3, api: 'get_metrics', duration_ms: 410 });
+        await writeTaskLog(db.pool, seeded.running, 'info', 'Step 4: get_traces', { phase: 'step', step: 4, api: 'get_traces', duration_ms: 380 });
+        await page.locator('.tl-row', { hasText: 'Step 4: get_traces' }).waitFor({ timeout: 10_000 });
+        await late.query('COMMIT');
+      } finally {
+        late.release();
+      }
+      await page.locator('.tl-row', { hasText: 'Step 3: get_metrics' }).waitFor({ timeout: 10_000 });
+
       // A captured output line appears in the output tab.
       await page.getByRole('link', { name: /AIOpsLab output/ }).click();
       await writeTaskLogs(db.pool, seeded.running, [{ level: 'info', message: 'Fetching logs of user-service', context: { source: 'aiopslab', stream: 'stdout' } }]);

