@@ -111,8 +111,13 @@ export class KindClusterManager {
     // The common case is a clean cluster to reuse: its kubeconfig is read while the clusters are
     // listed, one tool start less before every task (bench/RESULTS.md, executor overhead).
     const kubeconfig = dirty ? null : this.kind(['get', 'kubeconfig', '--name', handle.name], files);
-    kubeconfig?.catch(() => {});
-    const exists = (await this.kindClusters(files)).includes(handle.name);
+    let exists: boolean;
+    try {
+      exists = (await this.kindClusters(files)).includes(handle.name);
+    } finally {
+      // Not used when there is no cluster to reuse; it never outlives this step (no stray process).
+      if (kubeconfig) await kubeconfig.catch(() => null);
+    }
     let reason: string;
     if (!exists) {
       reason = `no kind cluster named ${handle.name} existed`;
