@@ -9,7 +9,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedDatabase } from '../src/store/embeddedDatabase.js';
+import { processAlive, startEmbeddedDatabase } from '../src/store/embeddedDatabase.js';
 import { migrate } from '../src/store/migrate.js';
 import { createPool, redactDatabaseUrl, type Pool } from '../src/store/pool.js';
 
@@ -50,15 +50,6 @@ async function dropAbandonedDatabases(c: pg.Client): Promise<void> {
     const pid = Number(datname.slice(BENCH_DB_PREFIX.length).split('_')[0]);
     if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
