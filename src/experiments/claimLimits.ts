@@ -34,13 +34,18 @@ export const SPEND_CAPPED_EXPERIMENTS_SQL = `
      AND (SELECT COALESCE(sum(c.cost_usd), 0) FROM llm_conversations c JOIN tasks x ON x.id = c.task_id
            WHERE x.experiment_id = e.id) >= e.spend_cap_usd`;
 
+/** The running cap of model `model` in experiment row `e`: its own, else the experiment's; NULL: none. */
+function experimentModelCap(e: string, model: string): string {
+  return `COALESCE((${e}.model_max_running->>${model})::int, ${e}.max_running_per_model)`;
+}
+
 /** "<experiment id> <model>" of every experiment model whose running tasks fill its cap. */
 export const FULL_EXPERIMENT_MODELS_SQL = `
   SELECT r.experiment_id::text || ' ' || r.experiment_model FROM tasks r JOIN experiments e ON e.id = r.experiment_id
    WHERE r.status = 'running' AND r.experiment_model IS NOT NULL
-     AND COALESCE((e.model_max_running->>r.experiment_model)::int, e.max_running_per_model) IS NOT NULL
+     AND ${experimentModelCap('e', 'r.experiment_model')} IS NOT NULL
    GROUP BY r.experiment_id, r.experiment_model, e.model_max_running, e.max_running_per_model
-  HAVING count(*) >= COALESCE((e.model_max_running->>r.experiment_model)::int, e.max_running_per_model)`;
+  HAVING count(*) >= ${experimentModelCap('e', 'r.experiment_model')}`;
 
 /** LIKE patterns of the global model limits that are full. */
 export const FULL_GLOBAL_LIMITS_SQL = `
@@ -67,7 +72,7 @@ export function concurrencyCappedExpression(alias: string): string {
   return `(
     (${t}.experiment_model IS NOT NULL AND EXISTS (
        SELECT 1 FROM experiments e WHERE e.id = ${t}.experiment_id
-          AND COALESCE((e.model_max_running->>${t}.experiment_model)::int, e.max_running_per_model) IS NOT NULL))
+          AND ${experimentModelCap('e', `${t}.experiment_model`)} IS NOT NULL))
     OR EXISTS (SELECT 1 FROM model_concurrency_limits l WHERE ${taskModelExpression(t)} LIKE l.like_pattern)
   )`;
 }
@@ -80,7 +85,7 @@ export function concurrencyCappedExpression(alias: string): string {
 export const OVER_CONCURRENCY_CAP_SQL = `
   SELECT
     (SELECT count(*) FROM tasks r WHERE r.status = 'running' AND r.experiment_id = t.experiment_id AND r.experiment_model = t.experiment_model)
-      > COALESCE((SELECT COALESCE((e.model_max_running->>t.experiment_model)::int, e.max_running_per_model) FROM experiments e WHERE e.id = t.experiment_id), 2147483647)
+      > COALESCE((SELECT ${experimentModelCap('e', 't.experiment_model')} FROM experiments e WHERE e.id = t.experiment_id), 2147483647)
     OR EXISTS (
       SELECT 1 FROM model_concurrency_limits l
        WHERE ${taskModelExpression('t')} LIKE l.like_pattern

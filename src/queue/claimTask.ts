@@ -9,6 +9,7 @@ import { claimLimitsCondition, concurrencyCappedExpression, OVER_CONCURRENCY_CAP
 import { announceAfterCommit, sendDeferredEvents, type DeferredEvent } from '../store/deferredEvents.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
+import { requeueTask } from './finishTask.js';
 import type { TaskRow } from './taskRecord.js';
 
 export interface ClaimOptions {
@@ -103,21 +104,7 @@ async function verifyWithinCaps(db: Queryable, taskId: string, workerId: string)
     try {
       await client.query('SELECT pg_advisory_xact_lock($1)', [CAP_CHECK_LOCK]);
       const over = (await client.query<{ over: boolean }>(OVER_CONCURRENCY_CAP_SQL, [taskId])).rows[0]?.over ?? false;
-      if (over) {
-        await client.query(
-          `WITH t AS (
-             UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL, attempt = attempt - 1
-             WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id
-           ), w AS (
-             UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL
-             WHERE id = $2 AND current_task_id = $1
-           )
-           INSERT INTO task_logs (task_id, level, message, context)
-           SELECT id, 'info', 'Returned to the queue: a simultaneous claim took the last place under its concurrency cap',
-                  jsonb_build_object('phase', 'unclaimed', 'worker_id', $2::text) FROM t`,
-          [taskId, workerId],
-        );
-      }
+      if (over) await requeueTask(client, taskId, workerId, 'a simultaneous claim took the last place under its concurrency cap', { undoClaim: true });
       await client.query('COMMIT');
       return !over;
     } catch (e) {

@@ -80,22 +80,26 @@ export async function releaseWorker(db: Queryable, workerId: string, taskId: str
  * Put a task back in the queue because its worker is shutting down. The attempt does not count
  * against max_attempts (the task did not fail, the worker left), but attempt numbers stay unique
  * per run, since each attempt has its own conversation record.
+ *
+ * `undoClaim`: the claim itself is taken back before any work began (a concurrency cap taken by a
+ * simultaneous claim): the attempt number is given back instead, and the timeline says so.
  */
-export async function requeueTask(db: Queryable, taskId: string, workerId: string, reason: string): Promise<boolean> {
+export async function requeueTask(db: Queryable, taskId: string, workerId: string, reason: string, opts: { undoClaim?: boolean } = {}): Promise<boolean> {
   const r = await db.query(
     `WITH t AS (
-       UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL,
-              max_attempts = max_attempts + 1, result = NULL
+       UPDATE tasks SET status = 'pending', worker_id = NULL, started_at = NULL, lease_expires_at = NULL, result = NULL,
+              max_attempts = max_attempts + CASE WHEN $4 THEN 0 ELSE 1 END, attempt = attempt - CASE WHEN $4 THEN 1 ELSE 0 END
        WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id
      ), w AS (
        UPDATE workers SET status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL
        WHERE id = $2 AND current_task_id = $1
      ), l AS (
        INSERT INTO task_logs (task_id, level, message, context)
-       SELECT id, 'warning', 'Requeued: ' || $3, jsonb_build_object('phase', 'requeued', 'worker_id', $2::text) FROM t
+       SELECT id, CASE WHEN $4 THEN 'info' ELSE 'warning' END, CASE WHEN $4 THEN 'Returned to the queue: ' ELSE 'Requeued: ' END || $3,
+              jsonb_build_object('phase', CASE WHEN $4 THEN 'unclaimed' ELSE 'requeued' END, 'worker_id', $2::text) FROM t
      )
      SELECT id FROM t`,
-    [taskId, workerId, reason],
+    [taskId, workerId, reason, opts.undoClaim ?? false],
   );
   return (r.rowCount ?? 0) > 0;
 }

@@ -36,12 +36,6 @@ interface Outbox { events: Array<[string, string]>; done: Array<() => void>; sen
 const outboxes = new WeakMap<pg.Pool, Outbox>();
 
 /**
- * On a pool, events are sent in the order they were handed over, those handed over while a send
- * is in flight together in the next one; the promise settles once they are sent (a caller that
- * does not need that may leave it). On a client (perhaps inside a transaction) they are sent on
- * it, so they go out with that transaction's commit.
- */
-/**
  * What claim and finish call: on a pool, without waiting (the next step need not wait for the
  * announcement; the order is kept); on a client, the send is awaited, so the client is free again
  * when the caller gets it back.
@@ -51,6 +45,12 @@ export async function announceAfterCommit(db: Queryable, events: DeferredEvent[]
   if (!(db instanceof pg.Pool)) await sent;
 }
 
+/**
+ * On a pool, events are sent in the order they were handed over, those handed over while a send
+ * is in flight together in the next one; the promise settles once they are sent (a caller that
+ * does not need that may leave it). On a client (perhaps inside a transaction) they are sent on
+ * it, so they go out with that transaction's commit.
+ */
 export function sendDeferredEvents(db: Queryable, events: DeferredEvent[]): Promise<void> {
   const sent = events.filter((e): e is [DeferredEvent[0], string] => typeof e[1] === 'string');
   if (sent.length === 0) return Promise.resolve();

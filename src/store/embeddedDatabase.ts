@@ -58,7 +58,7 @@ export async function startEmbeddedDatabase(opts: EmbeddedOptions): Promise<Embe
     // Local-only server; the password never leaves this machine and is not a user secret.
     password: 'postgres',
     persistent: true,
-    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    createPostgresUser: isRoot(),
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
     onLog: (m: unknown) => opts.log?.(String(m).trimEnd()),
     onError: (m: unknown) => opts.log?.(String(m).trimEnd()),
