@@ -5,7 +5,7 @@
  * cap is checked again after the claim (see verifyWithinCaps).
  */
 import pg from 'pg';
-import { claimLimitsCondition, concurrencyCappedExpression, OVER_CONCURRENCY_CAP_SQL } from '../experiments/claimLimits.js';
+import { concurrencyCappedExpression, OVER_CONCURRENCY_CAP_SQL } from '../experiments/claimLimits.js';
 import { announceAfterCommit, sendDeferredEvents, type DeferredEvent } from '../store/deferredEvents.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import type { Queryable } from '../store/pool.js';
@@ -28,35 +28,31 @@ export function globToLike(glob: string): string {
 /** The claimed task, with the claiming worker's cluster_dirty flag read in the same statement. */
 export type ClaimedTask = TaskRow & { worker_cluster_dirty: boolean };
 
-/** Claims that found their cap taken by a simultaneous claim are retried this often before giving up for this round. */
-const CAP_RETRIES = 5;
+/**
+ * Claims that found their cap taken by a simultaneous claim, or their candidate submitted after the
+ * claim statement began, are retried this often before giving up for this round.
+ */
+const CLAIM_RETRIES = 5;
 
 export async function claimTask(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null> {
-  for (let i = 0; i < CAP_RETRIES; i++) {
+  for (let i = 0; i < CLAIM_RETRIES; i++) {
     const r = await claimOnce(db, o);
-    if (r !== 'over_cap') return r;
+    if (r !== 'retry') return r;
   }
   return null;
 }
 
-async function claimOnce(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null | 'over_cap'> {
-  const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
-  // Events are sent after the commit (see deferredEvents.ts).
-  const r = await queryPrepared<ClaimedTask & { notify_task: string; notify_worker: string | null; notify_log: string | null; concurrency_capped: boolean }>(db, 'claim_task',
-    `WITH defer AS (SELECT defer_notify()), candidate AS (
-       SELECT t.id FROM tasks t
-       WHERE t.status = 'pending'
-         AND COALESCE(t.backend_type, $2) = $2
-         AND ($3::text[] IS NULL OR t.problem_id LIKE ANY ($3::text[]))
-         AND EXISTS (SELECT 1 FROM workers w WHERE w.id = $1 AND w.current_task_id IS NULL)
-         -- Spend caps and concurrency caps: a task over a limit is skipped, the next one considered.
-         AND ${claimLimitsCondition('t')}
-       ORDER BY t.priority DESC, t.created_at ASC
-       FOR UPDATE SKIP LOCKED
-       LIMIT 1
+/**
+ * The claim statement. `claim_candidate()` (migrations/0006) finds and locks the task with a plan
+ * that stays an index walk whatever the statistics say; it runs on a newer snapshot than this
+ * statement, so a task submitted in between can be found there but not updated here (`candidate`
+ * is returned so the caller can tell and try again).
+ */
+const CLAIM_SQL = `WITH defer AS (SELECT defer_notify()), candidate AS (
+       SELECT claim_candidate($1, $2, $4::text[]) AS id
      ), claimed AS (
        UPDATE tasks t SET status = 'running', worker_id = $1, started_at = now(),
-              lease_expires_at = now() + make_interval(secs => $4), attempt = t.attempt + 1
+              lease_expires_at = now() + make_interval(secs => $3), attempt = t.attempt + 1
        FROM candidate, defer WHERE t.id = candidate.id
        RETURNING t.*, task_event(t) AS notify_task
      ), w AS (
@@ -70,11 +66,21 @@ async function claimOnce(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | 
        RETURNING task_log_event(task_logs) AS notify_log
      )
      SELECT claimed.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT cluster_dirty FROM w) AS worker_cluster_dirty,
-            (SELECT notify_log FROM l) AS notify_log, ${concurrencyCappedExpression('claimed')} AS concurrency_capped FROM claimed`,
-    [o.workerId, o.backendType, patterns, o.leaseSeconds],
-  );
-  if (!r.rows[0]) return null;
-  const { notify_task, notify_worker, notify_log, concurrency_capped, ...task } = r.rows[0];
+            (SELECT notify_log FROM l) AS notify_log, ${concurrencyCappedExpression('claimed')} AS concurrency_capped,
+            candidate.id AS candidate_id
+       FROM candidate LEFT JOIN claimed ON true`;
+
+type ClaimRow = ClaimedTask & { notify_task: string; notify_worker: string | null; notify_log: string | null; concurrency_capped: boolean; candidate_id: string | null };
+
+async function claimOnce(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | null | 'retry'> {
+  const patterns = o.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
+  // Events are sent after the commit (see deferredEvents.ts).
+  const r = await queryPrepared<ClaimRow>(db, 'claim_task', CLAIM_SQL, [o.workerId, o.backendType, o.leaseSeconds, patterns]);
+  const row = r.rows[0];
+  if (!row || row.candidate_id === null) return null;
+  // Found by claim_candidate on its newer snapshot, but not visible to this statement's update.
+  if (row.id === null) return 'retry';
+  const { notify_task, notify_worker, notify_log, concurrency_capped, candidate_id: _, ...task } = row;
   const events: DeferredEvent[] = [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]];
   if (!concurrency_capped) {
     // On a pool, not waited for: the worker starts the task while the events go out, in order.
@@ -83,7 +89,7 @@ async function claimOnce(db: Queryable, o: ClaimOptions): Promise<ClaimedTask | 
   }
   // Sent before the check, so a hand-back (announced by the triggers) is never seen before the claim.
   await sendDeferredEvents(db, events);
-  return (await verifyWithinCaps(db, task.id, o.workerId)) ? task as ClaimedTask : 'over_cap';
+  return (await verifyWithinCaps(db, task.id, o.workerId)) ? task as ClaimedTask : 'retry';
 }
 
 /** Arbitrary constant: the advisory lock that serialises the post-claim cap checks. */
