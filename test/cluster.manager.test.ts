@@ -78,6 +78,32 @@ describe('KindClusterManager', () => {
     expect(fs.existsSync(path.join(s.hostHome, '.kube'))).toBe(false);
   });
 
+  it('checks a cluster to reuse with two tools started at once: kind\'s kubeconfig and the nodes through the one in hand', async () => {
+    const m = manager();
+    await m.ensure('w1', { dirty: false });
+    const before = s.calls().length;
+    expect((await m.ensure('w1', { dirty: false })).action).toBe('reused');
+    const reuse = s.calls().slice(before).map((c) => `${c.tool} ${c.argv.filter((a) => !a.startsWith('/') && !a.startsWith('kind-')).slice(0, 3).join(' ')}`);
+    expect(reuse.sort()).toEqual(['kind get kubeconfig --name', 'kubectl --kubeconfig --context get']);
+  });
+
+  it('installs the new kubeconfig and asks the nodes again when the cluster was recreated behind its back', async () => {
+    const m = manager();
+    const { handle } = await m.ensure('w1', { dirty: false });
+    const oldPort = s.clusterState('aiopslab-w1')!.port;
+    // Someone else recreates the cluster: same name, another API port.
+    const env = clusterProcessEnv(handle, s.env);
+    await execFileP('kind', ['delete', 'cluster', '--name', 'aiopslab-w1', '--kubeconfig', path.join(s.stateDir, 'elsewhere')], { env });
+    s.addCluster('aiopslab-w1');
+    const newPort = s.clusterState('aiopslab-w1')!.port;
+    expect(newPort).not.toBe(oldPort);
+    const before = s.calls('kubectl').length;
+    expect((await m.ensure('w1', { dirty: false })).action).toBe('reused');
+    expect(s.calls('kubectl').length - before).toBe(2);
+    expect(fs.readFileSync(handle.kubeconfig, 'utf8')).toContain(`127.0.0.1:${newPort}`);
+    expect(fs.readFileSync(path.join(handle.home, '.kube', 'config'), 'utf8')).toContain(`127.0.0.1:${newPort}`);
+  });
+
   it('creates only once when ensure() is called concurrently for one worker', async () => {
     const m = manager();
     const results = await Promise.all([m.ensure('w1', { dirty: false }), m.ensure('w1', { dirty: false }), m.ensure('w1', { dirty: false })]);

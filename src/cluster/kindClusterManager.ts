@@ -5,11 +5,12 @@
  * written and no current context outside the worker's own file ever changes.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../errors.js';
 import { privateKubeEnv, type ClusterAction, type ClusterHandle } from './clusterHandle.js';
 import { kindClusterName } from './clusterNaming.js';
-import { checkNodes, type NodeHealth } from './nodeHealth.js';
+import { checkNodes } from './nodeHealth.js';
 import { describeFailure, failureDetails, runTool, type ToolResult } from './runTool.js';
 import { installKubeconfig, prepareWorkerFiles, removeKubeconfig, workerFiles, type WorkerFiles } from './workerFiles.js';
 
@@ -108,29 +109,20 @@ export class KindClusterManager {
     await prepareWorkerFiles(files);
     const ctx = { workerId, cluster: handle.name };
 
-    // The common case is a clean cluster to reuse: its kubeconfig is read while the clusters are
-    // listed, one tool start less before every task (bench/RESULTS.md, executor overhead).
-    const kubeconfig = dirty ? null : this.kind(['get', 'kubeconfig', '--name', handle.name], files);
     let exists: boolean;
-    try {
-      exists = (await this.kindClusters(files)).includes(handle.name);
-    } finally {
-      // Not used when there is no cluster to reuse; it never outlives this step (no stray process).
-      if (kubeconfig) await kubeconfig.catch(() => null);
-    }
     let reason: string;
-    if (!exists) {
-      reason = `no kind cluster named ${handle.name} existed`;
-    } else if (dirty) {
-      reason = 'the cluster was marked dirty (an earlier run was killed or did not clean up)';
+    if (dirty) {
+      exists = (await this.kindClusters(files)).includes(handle.name);
+      reason = exists ? 'the cluster was marked dirty (an earlier run was killed or did not clean up)' : `no kind cluster named ${handle.name} existed`;
     } else {
-      const health = await this.refreshAndCheck(handle, files, kubeconfig!);
-      if (health.healthy) {
+      const reuse = await this.checkForReuse(handle, files);
+      if (reuse.healthy) {
         const durationMs = Date.now() - started;
         this.log('cluster reused', { ...ctx, durationMs });
         return { handle, action: 'reused', durationMs };
       }
-      reason = `the cluster is unhealthy: ${health.reason}`;
+      exists = reuse.exists;
+      reason = reuse.reason;
     }
 
     const action: ClusterAction = exists ? 'recreated' : 'created';
@@ -162,19 +154,35 @@ export class KindClusterManager {
   }
 
   /** Rewrite the private kubeconfig from kind (the API port changes when a cluster is recreated). */
-  private async installFromKind(name: string, files: WorkerFiles, read?: Promise<ToolResult>): Promise<void> {
-    const r = await (read ?? this.kind(['get', 'kubeconfig', '--name', name], files));
+  private async installFromKind(name: string, files: WorkerFiles): Promise<void> {
+    const r = await this.kind(['get', 'kubeconfig', '--name', name], files);
     if (r.code !== 0 || !r.stdout.trim()) throw new AppError('cluster_failed', `Could not read the kubeconfig of kind cluster ${name}: ${describeFailure(r)}`, failureDetails(r));
     await installKubeconfig(files, r.stdout);
   }
 
-  private async refreshAndCheck(handle: ClusterHandle, files: WorkerFiles, kubeconfig?: Promise<ToolResult>): Promise<NodeHealth> {
-    try {
-      await this.installFromKind(handle.name, files, kubeconfig);
-    } catch (e) {
-      return { healthy: false, reason: (e as Error).message, nodes: [] };
+  /**
+   * The common case, a clean cluster to reuse, in one round of tool starts: kind prints the
+   * cluster's kubeconfig (failing when there is no such cluster) while kubectl asks the nodes through
+   * the kubeconfig the worker already has. When kind's kubeconfig is the one kubectl used, its answer
+   * stands; otherwise (first use, or the cluster was recreated behind our back and its API port
+   * moved) the new kubeconfig is installed and the nodes are asked again (bench/RESULTS.md,
+   * executor overhead: this was three tool starts in two rounds).
+   */
+  private async checkForReuse(handle: ClusterHandle, files: WorkerFiles): Promise<{ healthy: true } | { healthy: false; exists: boolean; reason: string }> {
+    const current = await readFile(files.kubeconfig, 'utf8').catch(() => null);
+    const nodes = () => checkNodes({ kubeconfig: files.kubeconfig, context: handle.context, env: this.childEnv(files), timeoutMs: this.healthTimeoutMs() });
+    const [kubeconfig, early] = await Promise.all([this.kind(['get', 'kubeconfig', '--name', handle.name], files), current === null ? null : nodes()]);
+    if (kubeconfig.code !== 0 || !kubeconfig.stdout.trim()) {
+      // Most often there is no such cluster; listing the clusters tells that from a kind failure.
+      if (!(await this.kindClusters(files)).includes(handle.name)) return { healthy: false, exists: false, reason: `no kind cluster named ${handle.name} existed` };
+      return { healthy: false, exists: true, reason: `the cluster is unhealthy: Could not read the kubeconfig of kind cluster ${handle.name}: ${describeFailure(kubeconfig)}` };
     }
-    return checkNodes({ kubeconfig: files.kubeconfig, context: handle.context, env: this.childEnv(files), timeoutMs: this.healthTimeoutMs() });
+    let health = early;
+    if (health === null || kubeconfig.stdout !== current) {
+      await installKubeconfig(files, kubeconfig.stdout);
+      health = await nodes();
+    }
+    return health.healthy ? { healthy: true } : { healthy: false, exists: true, reason: `the cluster is unhealthy: ${health.reason}` };
   }
 
   private async createCluster(name: string, files: WorkerFiles): Promise<void> {
