@@ -59,6 +59,8 @@ export async function taskBreakdown(pool: pg.Pool | pg.Client, id: string): Prom
     cluster_check: last('cluster'),
     run_setup_and_bridge_exit: Math.max(0, runStage - inBridge),
     bridge_startup: b('startup'),
+    // Not added to the overhead: the bridge started during the cluster check (preparedBridge.ts).
+    bridge_startup_hidden_by_cluster_check: b('startup_hidden'),
     agent: b('agent'),
     loop_other: Math.max(0, b('loop') - b('agent') - b('env')),
     finish: Math.max(0, Number(t.run_ms) - last('preflight') - last('cluster') - runStage),
@@ -146,10 +148,10 @@ export async function benchExecutorOverhead(server: BenchServer, o: OverheadOpti
     title: 'Executor overhead per task, end to end',
     measures: 'Detection problem k8s_target_port-misconfig-detection-1 (2 agent steps) through the real service with 1 worker, one task at a time. '
       + 'overhead = (completed_at − created_at) − time inside the fixture AIOpsLab (init_problem + env steps + eval + teardown, timed by the bridge). '
-      + 'Included in the overhead: queue wait + claim, preflight, the cluster check (kind/kubectl stand-in processes), run setup, Python bridge start-up and imports, the agent (prompt building, LLM stand-in HTTP round trips, storing each message), timeline writes, finishing.',
+      + 'Included in the overhead: queue wait + claim, preflight, the cluster check (kind/kubectl stand-in processes), run setup, the part of the Python bridge start-up and imports not hidden behind the cluster check, the agent (prompt building, LLM stand-in HTTP round trips, storing each message), timeline writes, finishing.',
     goals: [
       { goal: 'overhead p50 ≤ 150 ms (everything but the fixture AIOpsLab code)', measured: `p50 ${overhead.p50} ms, p99 ${overhead.p99} ms`, met: overhead.p50 <= 150 },
-      { goal: 'same, without the cluster check (3 stand-in tool processes) and the bridge\'s Python start-up', measured: `p50 ${own.p50} ms, p99 ${own.p99} ms`, met: null },
+      { goal: 'same, without the cluster check (2 stand-in tool processes at once) and what is left of the bridge\'s start-up after it', measured: `p50 ${own.p50} ms, p99 ${own.p99} ms`, met: null },
     ],
     data: {
       tasks: rows.length, warmup: o.warmup,
@@ -160,6 +162,9 @@ export async function benchExecutorOverhead(server: BenchServer, o: OverheadOpti
       fixture_aiopslab_code: summarize(rows.map((r) => r.fixture)),
       phases,
     },
-    notes: ['The cluster check on reuse runs three tools one after the other (`kind get clusters`, `kind get kubeconfig`, `kubectl get nodes`); here each is a Node.js stand-in (process_floors.standin_tool_ms to start), with real kind/kubectl each takes as long or longer.'],
+    notes: [
+      'The cluster check on reuse starts two tools at once (`kind get kubeconfig`, `kubectl get nodes`); here each is a Node.js stand-in (process_floors.standin_tool_ms to start). '
+        + 'The task\'s bridge (Python and the AIOpsLab imports) starts at the same time (phases.bridge_startup_hidden_by_cluster_check); phases.bridge_startup is what is left of its start-up after the check.',
+    ],
   };
 }

@@ -27,6 +27,7 @@ const noCluster: ClusterProvider = {
   backend: 'kind',
   async ensure() { throw new Error('the no-op benchmark body needs no cluster'); },
   async release() {},
+  plannedHandle: () => null,
 };
 
 type RunTask = (task: TaskRow) => Promise<void>;

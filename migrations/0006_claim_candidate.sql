@@ -32,6 +32,9 @@ $$;
 CREATE FUNCTION claim_candidate(p_worker text, p_backend text, p_patterns text[]) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off
+-- Planned once per connection: with the settings above the plan is the index walk whatever the
+-- parameters, and re-planning it per call (PostgreSQL's default at first) cost more than running it.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   found uuid;

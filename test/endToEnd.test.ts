@@ -58,6 +58,24 @@ describe('a task end to end', () => {
     expect(reqs[0]!.headers.authorization).toBe(`Bearer ${TEST_LLM_KEY}`);
   });
 
+  it('starts the bridge during the cluster check when the worker\'s cluster is reused, not when it is created', async () => {
+    // Two workers, three tasks one after another: at least one lands on a worker whose cluster exists.
+    const seen: Array<{ action: string; hidden: unknown }> = [];
+    for (let i = 0; i < 3; i++) {
+      const task = await h.submit({ problem_id: 'k8s_target_port-misconfig-detection-1', parameters: { max_steps: 5, agent_config: { model: 'gpt-4o-mini' } } });
+      const done = await h.waitForTask(task.id, ['completed', 'failed', 'timeout'], 90_000);
+      expect(done.status, JSON.stringify(done)).toBe('completed');
+      const logs = (await h.api(`/api/v1/tasks/${task.id}/logs?limit=1000`)).body.logs as Array<{ context: Record<string, unknown> }>;
+      const cluster = logs.find((l) => l.context.phase === 'cluster')!;
+      seen.push({ action: String(cluster.context.action), hidden: done.result.phase_durations_ms.startup_hidden });
+    }
+    for (const s of seen) {
+      if (s.action === 'reused') expect(s.hidden).toEqual(expect.any(Number));
+      else expect(s.hidden).toBeUndefined();
+    }
+    expect(seen.filter((s) => s.action === 'reused').length).toBeGreaterThanOrEqual(1);
+  });
+
   it('fails in preflight, before any cluster work, for a missing provider key', async () => {
     const before = h.standins.calls().length;
     const task = await h.submit({ problem_id: 'k8s_target_port-misconfig-detection-1', parameters: { agent_config: { model: 'openai:gpt-4o' } } });

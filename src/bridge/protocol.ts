@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = 1;
 
 /** Phase markers, in the order a complete run emits them. */
 export type PhaseMarker =
+  /** AIOpsLab imported ahead of the run (after a `prepare` message). */
+  | 'prepared'
   | 'startup_started'
   | 'init_started'
   | 'init_done'
@@ -147,6 +149,14 @@ export interface RunMessage {
   agent_name: string;
 }
 
+/** Import AIOpsLab now, while the worker checks its cluster; `run` follows once the cluster is ready. */
+export interface PrepareMessage {
+  type: 'prepare';
+  protocol: number;
+  aiopslab_dir: string;
+  tmp_dir: string;
+}
+
 export interface ListMessage {
   type: 'list';
   protocol: number;
@@ -173,7 +183,7 @@ export interface StopMessage {
   reason: string;
 }
 
-export type WorkerMessage = RunMessage | ListMessage | ActionReplyMessage | ActionErrorMessage | StopMessage;
+export type WorkerMessage = PrepareMessage | RunMessage | ListMessage | ActionReplyMessage | ActionErrorMessage | StopMessage;
 
 /** Bridge exit codes (the problem's own outcome is in the events; 0 = the bridge ran to its end). */
 export const BRIDGE_EXIT = { ok: 0, bridgeBug: 1, protocol: 2, terminated: 3 } as const;

@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { redactSecrets } from '../logger.js';
-import { bridgeEnvironment } from './bridgeEnvironment.js';
-import { BridgeProcess, type BridgeExit } from './bridgeProcess.js';
+import type { BridgeExit, BridgeProcess } from './bridgeProcess.js';
 import type { EpisodeAgent, EpisodeContext } from './episodeAgent.js';
+import { launchBridge, type PreparedBridge } from './preparedBridge.js';
 import {
   PROTOCOL_VERSION,
   type BridgeEvent,
@@ -55,6 +55,8 @@ export interface EpisodeOptions {
   lockDir?: string;
   /** The name AIOpsLab records as the session's agent. */
   agentName?: string;
+  /** A bridge started (and importing AIOpsLab) during the cluster check; adopted when still valid, else stopped. */
+  prepared?: PreparedBridge | null;
 }
 
 export type EpisodeOutcome = 'submitted' | 'max_steps_reached' | 'aborted_in_init' | 'aborted_in_loop' | 'failed_in_eval' | 'failed_in_teardown';
@@ -141,6 +143,10 @@ class EpisodeRun {
   private stepRunning = false;
   private agentReady: Promise<void> = Promise.resolve();
   private stepChain: Promise<void> = Promise.resolve();
+  /** The bridge was started during the cluster check (see preparedBridge.ts): `run` waits for its `prepared` marker. */
+  private preparedRun = false;
+  /** How long that bridge had been starting before the run adopted it (hidden behind the cluster check). */
+  private prestartedMs: number | null = null;
   private readonly timers = new Map<'init' | 'step' | 'teardown', NodeJS.Timeout>();
 
   constructor(private readonly opts: EpisodeOptions) {}
@@ -148,27 +154,29 @@ class EpisodeRun {
   async run(): Promise<EpisodeResult> {
     const { opts } = this;
     if (opts.signal.aborted) {
+      await opts.prepared?.discard();
       this.stoppedBy = stopReason(opts.signal.reason);
       this.error = { phase: 'startup', type: 'Stopped', message: `stopped (${this.stoppedBy}) before the bridge started`, traceback: '' };
       return this.result({ code: null, signal: null, spawnError: null });
     }
-    const resultsDir = path.join(opts.workDir, 'results');
-    const tmpDir = path.join(opts.workDir, 'tmp');
-    await mkdir(resultsDir, { recursive: true });
-    await mkdir(tmpDir, { recursive: true });
-    await this.ensureHomeKubeconfig();
-
-    const env = bridgeEnvironment(opts.baseEnv, { cluster: opts.cluster, tmpDir, secretValues: opts.secretValues });
-    this.mark('spawn');
-    const bridge = new BridgeProcess({
-      python: opts.python,
-      cwd: opts.workDir,
-      env,
-      onEvent: (e) => this.onEvent(e),
-      onProtocolError: (e) => this.fail({ phase: 'protocol', type: 'ProtocolError', message: e.message, traceback: '' }, { stop: true }),
-      onOutput: opts.onOutput,
-    });
-    this.bridge = bridge;
+    const launch = { python: opts.python, aiopslabDir: opts.aiopslabDir, workDir: opts.workDir, cluster: opts.cluster, baseEnv: opts.baseEnv, secretValues: opts.secretValues, onOutput: opts.onOutput };
+    const handlers = {
+      onEvent: (e: BridgeEvent) => this.onEvent(e),
+      onProtocolError: (e: Error) => this.fail({ phase: 'protocol', type: 'ProtocolError', message: e.message, traceback: '' }, { stop: true }),
+    };
+    const adopted = opts.prepared ? await opts.prepared.take() : null;
+    if (adopted && opts.prepared) {
+      this.mark('spawn');
+      this.prestartedMs = Math.round(performance.now() - opts.prepared.startedAt);
+      this.bridge = adopted;
+      this.preparedRun = true;
+      opts.prepared.attach(handlers);
+    } else {
+      await this.ensureHomeKubeconfig();
+      this.mark('spawn');
+      this.bridge = await launchBridge(launch, handlers);
+    }
+    const bridge = this.bridge;
     this.startTimer('init', opts.timeouts.initSeconds, () => {
       if (!this.marks.has('init_done')) this.timeoutPhase(this.helloSeen ? 'init' : 'startup', `AIOpsLab init did not finish within ${opts.timeouts.initSeconds} s`);
     });
@@ -200,19 +208,8 @@ class EpisodeRun {
           this.fail({ phase: 'protocol', type: 'ProtocolMismatch', message: `bridge speaks protocol ${event.protocol}, worker speaks ${PROTOCOL_VERSION}`, traceback: '' }, { stop: true });
           return;
         }
-        this.bridge!.send({
-          type: 'run',
-          protocol: PROTOCOL_VERSION,
-          problem_id: this.opts.problemId,
-          max_steps: this.opts.maxSteps,
-          aiopslab_dir: this.opts.aiopslabDir,
-          results_dir: path.join(this.opts.workDir, 'results'),
-          tmp_dir: path.join(this.opts.workDir, 'tmp'),
-          lock_dir: this.opts.lockDir ?? os.tmpdir(),
-          cluster: { name: this.opts.cluster.name, control_plane_container: this.opts.cluster.controlPlaneContainer },
-          host_shell_expansion: this.opts.hostShellExpansion,
-          agent_name: this.opts.agentName ?? 'aiopslab-executor',
-        });
+        // A prepared bridge gets `run` once it has imported AIOpsLab (its `prepared` marker).
+        if (!this.preparedRun) this.sendRun();
         return;
       case 'phase':
         this.onPhase(event.phase);
@@ -251,9 +248,28 @@ class EpisodeRun {
     }
   }
 
+  private sendRun(): void {
+    this.bridge!.send({
+      type: 'run',
+      protocol: PROTOCOL_VERSION,
+      problem_id: this.opts.problemId,
+      max_steps: this.opts.maxSteps,
+      aiopslab_dir: this.opts.aiopslabDir,
+      results_dir: path.join(this.opts.workDir, 'results'),
+      tmp_dir: path.join(this.opts.workDir, 'tmp'),
+      lock_dir: this.opts.lockDir ?? os.tmpdir(),
+      cluster: { name: this.opts.cluster.name, control_plane_container: this.opts.cluster.controlPlaneContainer },
+      host_shell_expansion: this.opts.hostShellExpansion,
+      agent_name: this.opts.agentName ?? 'aiopslab-executor',
+    });
+  }
+
   private onPhase(marker: PhaseMarker): void {
     this.mark(marker);
     switch (marker) {
+      case 'prepared':
+        if (this.preparedRun) this.sendRun();
+        break;
       case 'init_started':
         this.phase = 'init';
         break;
@@ -478,6 +494,7 @@ class EpisodeRun {
       if (v !== null) out[name] = v;
     };
     put('startup', this.span(['spawn'], ['init_started', 'exit']));
+    put('startup_hidden', this.prestartedMs);
     put('init', this.span(['init_started'], ['init_done', 'exit']));
     put('loop', this.span(['loop_started'], ['loop_done', 'teardown_started', 'exit']));
     put('eval', this.span(['eval_started'], ['eval_done', 'teardown_started', 'exit']));

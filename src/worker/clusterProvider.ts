@@ -6,6 +6,8 @@ import { AppError } from '../errors.js';
 export interface ClusterProvider {
   backend: 'kind' | 'existing';
   ensure(workerId: string, dirty: boolean): Promise<{ handle: ClusterHandle; action: ClusterAction; durationMs: number; reason?: string }>;
+  /** The handle ensure() will return, known without calling any tool; null when only the check can tell. */
+  plannedHandle(workerId: string): ClusterHandle | null;
   release(workerId: string): Promise<void>;
 }
 
@@ -19,6 +21,8 @@ export function createClusterProvider(config: Config, env: NodeJS.ProcessEnv, lo
         const handle = await existingClusterHandle({ kubeconfig: config.existingKubeconfig, context: config.existingContext, stateDir: config.stateDir, workerId, env });
         return { handle, action: 'reused', durationMs: Math.round(performance.now() - t0) };
       },
+      // The context's name comes from the user's kubeconfig, read by the check.
+      plannedHandle: () => null,
       async release() {},
     };
   }
@@ -26,6 +30,7 @@ export function createClusterProvider(config: Config, env: NodeJS.ProcessEnv, lo
   return {
     backend: 'kind',
     ensure: (workerId, dirty) => manager.ensure(workerId, { dirty }),
+    plannedHandle: (workerId) => manager.handleFor(workerId),
     async release(workerId) {
       if (config.kindDeleteOnShutdown) await manager.delete(workerId);
     },

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLlmAgent, type LlmAgent } from '../agent/llmAgent.js';
 import type { EpisodeResult } from '../bridge/runEpisode.js';
+import { PreparedBridge } from '../bridge/preparedBridge.js';
 import { runEpisode } from '../bridge/runEpisode.js';
 import { summarizeEpisode } from '../bridge/taskOutcome.js';
 import type { ClusterHandle } from '../cluster/kindCluster.js';
@@ -80,7 +81,6 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   const t0 = performance.now();
   const since = (t: number) => Math.round(performance.now() - t);
   let agent: LlmAgent | null = null;
-  let cluster: ClusterHandle | null = null;
 
   // `requeue`: the run broke for a reason that is not the task's (the database went away); it goes
   // back to the queue instead of failing.
@@ -153,110 +153,134 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   }
   if (ctx.signal.aborted) return end({ status: 'failed', result: null, errorType: null, errorDetails: null });
 
-  // 2. The worker's cluster: reused, created, or recreated when dirty.
-  const tCluster = performance.now();
-  try {
-    const c = await deps.clusters.ensure(ctx.workerId, ctx.clusterDirty);
-    cluster = c.handle;
-    if (ctx.clusterDirty) await setClusterDirty(pool, ctx.workerId, false);
-    await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
-    await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
-  } catch (e) {
-    return fail(e, 'cluster');
-  }
-  if (ctx.signal.aborted) return end({ status: 'failed', result: null, errorType: null, errorDetails: null });
-
-  // 3. The run: a bridge process with AIOpsLab, answered by the LLM agent.
+  // 2. The worker's cluster: reused, created, or recreated when dirty. A cluster expected to be
+  // reused has its task's bridge started meanwhile (preparedBridge.ts); it is stopped below on every
+  // path that does not hand it to the run.
   const workDir = path.join(config.stateDir, 'tasks', task.id, `attempt-${task.attempt}`);
   const output = new OutputCapture(pool, task.id, log);
-  let ep: EpisodeResult | null = null;
-  const tRun = performance.now();
-  try {
-    await mkdir(workDir, { recursive: true });
-    agent = await createLlmAgent({
-      pool, config, logger: log,
-      task: { id: task.id, attempt: task.attempt, problemId: task.problem_id, parameters: task.parameters },
-      workerId: ctx.workerId, clusterName: cluster.name, model: pre.model, catalog: pre.catalog, signal: ctx.signal,
-    });
-    await timeline('info', `Run started: AIOpsLab ${task.problem_id}, max_steps ${task.max_steps}`, { phase: 'run', work_dir: workDir, conversation_id: agent.conversationId });
-    const bridgeAbort = new AbortController();
-    const onAbort = () => {
-      const r = ctx.signal.reason as StopReason;
-      bridgeAbort.abort(r === 'lease_lost' ? 'shutdown' : r);
-    };
-    if (ctx.signal.aborted) onAbort();
-    else ctx.signal.addEventListener('abort', onAbort, { once: true });
-    ep = await runEpisode({
-      python: pre.python,
-      aiopslabDir: pre.aiopslabDir,
-      problemId: task.problem_id,
-      maxSteps: task.max_steps,
-      workDir,
-      cluster: { name: cluster.name, context: cluster.context, kubeconfig: cluster.kubeconfig, home: cluster.home, controlPlaneContainer: cluster.controlPlaneContainer },
-      hostShellExpansion: config.hostShellExpansion,
-      timeouts: { initSeconds: config.bridgeInitTimeout, stepSeconds: config.bridgeStepTimeout, teardownSeconds: config.bridgeTeardownTimeout },
-      stopGraceSeconds: config.stopGraceSeconds,
-      baseEnv: deps.env,
-      secretValues: secretValues(config),
-      agent,
+  const planned = ctx.clusterDirty ? null : deps.clusters.plannedHandle(ctx.workerId);
+  const prepared = planned
+    ? await PreparedBridge.start({
+      python: pre.python, aiopslabDir: pre.aiopslabDir, workDir, cluster: planned, baseEnv: deps.env, secretValues: secretValues(config),
       onOutput: (line, stream) => output.push(line, stream),
-      onEvent: (ev) => {
-        const e = ev as { type?: string; step?: number; api?: string | null; duration_ms?: number; submitted?: boolean; phase?: string };
-        if (e.type === 'initialized') void timeline('info', 'AIOpsLab initialized: app deployed, fault injected, workload started', { phase: 'init', duration_ms: since(tRun) });
-        else if (e.type === 'step') void timeline('info', `Step ${e.step}: ${e.api ?? 'unparsed reply'}${e.submitted ? ' (submitted)' : ''}`, { phase: 'step', step: e.step, api: e.api ?? null, duration_ms: e.duration_ms });
-      },
-      signal: bridgeAbort.signal,
-    });
-    ctx.signal.removeEventListener('abort', onAbort);
-  } catch (e) {
+    }).catch((e) => {
+      log.warn({ err: (e as Error).message }, 'could not start the bridge ahead of the cluster check; it starts after it');
+      return null;
+    })
+    : null;
+  try {
+    const tCluster = performance.now();
+    let c: Awaited<ReturnType<ClusterProvider['ensure']>>;
+    try {
+      c = await deps.clusters.ensure(ctx.workerId, ctx.clusterDirty);
+      if (ctx.clusterDirty) await setClusterDirty(pool, ctx.workerId, false);
+      await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
+      await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
+    } catch (e) {
+      await prepared?.discard();
+      return await fail(e, 'cluster');
+    }
+    // Only a reused cluster keeps what the early bridge imported against (its kubeconfig).
+    if (c.action !== 'reused' || ctx.signal.aborted) await prepared?.discard();
+    if (ctx.signal.aborted) return await end({ status: 'failed', result: null, errorType: null, errorDetails: null });
+    return await runAndFinish(c.handle);
+  } finally {
+    // Whatever happened; a no-op once stopped or adopted by the run.
+    await prepared?.discard();
     await output.flush();
-    if (agent) await agent.finish({ status: 'failed', success: null, results: null, reward: null, outcome: null, error_type: isAppError(e) ? e.code : 'internal' }).catch(() => {});
-    await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
-    return fail(e, 'run');
   }
-  await output.flush();
 
-  // 4. Finish: AIOpsLab's results as the reward, typed errors, totals, cluster state.
-  const summary = summarizeEpisode(task.problem_id, ep);
-  let status = summary.status as FinalStatus;
-  let errorType = summary.errorType;
-  let errorDetails = summary.errorDetails;
-  if (ep.agentError && isAppError(ep.agentError)) {
-    status = 'failed';
-    errorType = ep.agentError.code;
-    errorDetails = ep.agentError.message;
-  } else if (ep.agentError) {
-    status = 'failed';
-    errorType = 'internal';
-    errorDetails = `Agent fault: ${(ep.agentError as Error)?.message ?? String(ep.agentError)}`;
+  // 3. The run: a bridge process with AIOpsLab, answered by the LLM agent.
+  async function runAndFinish(cluster: ClusterHandle): Promise<void> {
+    let ep: EpisodeResult | null = null;
+    const tRun = performance.now();
+    try {
+      await mkdir(workDir, { recursive: true });
+      agent = await createLlmAgent({
+        pool, config, logger: log,
+        task: { id: task.id, attempt: task.attempt, problemId: task.problem_id, parameters: task.parameters },
+        workerId: ctx.workerId, clusterName: cluster.name, model: pre.model, catalog: pre.catalog, signal: ctx.signal,
+      });
+      await timeline('info', `Run started: AIOpsLab ${task.problem_id}, max_steps ${task.max_steps}`, { phase: 'run', work_dir: workDir, conversation_id: agent.conversationId });
+      const bridgeAbort = new AbortController();
+      const onAbort = () => {
+        const r = ctx.signal.reason as StopReason;
+        bridgeAbort.abort(r === 'lease_lost' ? 'shutdown' : r);
+      };
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
+      ep = await runEpisode({
+        python: pre.python,
+        aiopslabDir: pre.aiopslabDir,
+        problemId: task.problem_id,
+        maxSteps: task.max_steps,
+        workDir,
+        cluster: { name: cluster.name, context: cluster.context, kubeconfig: cluster.kubeconfig, home: cluster.home, controlPlaneContainer: cluster.controlPlaneContainer },
+        hostShellExpansion: config.hostShellExpansion,
+        timeouts: { initSeconds: config.bridgeInitTimeout, stepSeconds: config.bridgeStepTimeout, teardownSeconds: config.bridgeTeardownTimeout },
+        stopGraceSeconds: config.stopGraceSeconds,
+        baseEnv: deps.env,
+        secretValues: secretValues(config),
+        prepared,
+        agent,
+        onOutput: (line, stream) => output.push(line, stream),
+        onEvent: (ev) => {
+          const e = ev as { type?: string; step?: number; api?: string | null; duration_ms?: number; submitted?: boolean; phase?: string };
+          if (e.type === 'initialized') void timeline('info', 'AIOpsLab initialized: app deployed, fault injected, workload started', { phase: 'init', duration_ms: since(tRun) });
+          else if (e.type === 'step') void timeline('info', `Step ${e.step}: ${e.api ?? 'unparsed reply'}${e.submitted ? ' (submitted)' : ''}`, { phase: 'step', step: e.step, api: e.api ?? null, duration_ms: e.duration_ms });
+        },
+        signal: bridgeAbort.signal,
+      });
+      ctx.signal.removeEventListener('abort', onAbort);
+    } catch (e) {
+      await output.flush();
+      if (agent) await agent.finish({ status: 'failed', success: null, results: null, reward: null, outcome: null, error_type: isAppError(e) ? e.code : 'internal' }).catch(() => {});
+      await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
+      return fail(e, 'run');
+    }
+    await output.flush();
+
+    // 4. Finish: AIOpsLab's results as the reward, typed errors, totals, cluster state.
+    const summary = summarizeEpisode(task.problem_id, ep);
+    let status = summary.status as FinalStatus;
+    let errorType = summary.errorType;
+    let errorDetails = summary.errorDetails;
+    if (ep.agentError && isAppError(ep.agentError)) {
+      status = 'failed';
+      errorType = ep.agentError.code;
+      errorDetails = ep.agentError.message;
+    } else if (ep.agentError) {
+      status = 'failed';
+      errorType = 'internal';
+      errorDetails = `Agent fault: ${(ep.agentError as Error)?.message ?? String(ep.agentError)}`;
+    }
+    const totals = agent.totals();
+    const result: Record<string, unknown> = {
+      ...summary.result,
+      problem_id: task.problem_id,
+      conversation_id: agent.conversationId,
+      model: pre.model.id,
+      usage: totals,
+      execution_time: Math.round(since(tRun)) / 1000,
+      worker_id: ctx.workerId,
+      cluster: cluster.name,
+      phase_durations_ms: ep.phaseDurationsMs,
+    };
+    // The runner judges cleanliness per outcome: a forced stop, a phase time limit, or a fault
+    // AIOpsLab could not recover / clean up after (init, eval and teardown failures).
+    const dirtyReason = ep.stopClean ? null : ep.stoppedBy ? `the run (${ep.outcome}) could not be stopped cleanly` : `AIOpsLab could not clean up after ${ep.outcome}`;
+    if (dirtyReason) {
+      await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
+      await timeline('warning', `Cluster ${cluster.name} marked dirty: ${dirtyReason}; it is recreated before the next task`, { phase: 'cleanup', cluster: cluster.name });
+    }
+    await timeline(status === 'completed' ? 'info' : 'warning',
+      `Run finished: outcome ${ep.outcome}, ${ep.steps} step(s), success ${String(result.success)}, ${totals.total_tokens} tokens, $${totals.cost_usd.toFixed(6)}`,
+      { phase: 'run_finished', outcome: ep.outcome, duration_ms: since(tRun), steps: ep.steps, stopped_by: ep.stoppedBy, exit_code: ep.exitCode, exit_signal: ep.exitSignal, output_lines: output.lines });
+    await agent.finish({
+      status: ctx.signal.aborted ? String(ctx.signal.reason) : status,
+      success: typeof result.success === 'boolean' ? result.success : null,
+      results: ep.results, reward: typeof result.reward === 'number' ? result.reward : null, outcome: ep.outcome, error_type: errorType,
+    }).catch((e) => log.warn({ err: (e as Error).message }, 'could not finish the conversation record'));
+    await end({ status, result, errorType, errorDetails }, isConnectionError(ep.agentError) ? { requeue: 'the database was unavailable during the run' } : {});
   }
-  const totals = agent.totals();
-  const result: Record<string, unknown> = {
-    ...summary.result,
-    problem_id: task.problem_id,
-    conversation_id: agent.conversationId,
-    model: pre.model.id,
-    usage: totals,
-    execution_time: Math.round(since(tRun)) / 1000,
-    worker_id: ctx.workerId,
-    cluster: cluster.name,
-    phase_durations_ms: ep.phaseDurationsMs,
-  };
-  // The runner judges cleanliness per outcome: a forced stop, a phase time limit, or a fault
-  // AIOpsLab could not recover / clean up after (init, eval and teardown failures).
-  const dirtyReason = ep.stopClean ? null : ep.stoppedBy ? `the run (${ep.outcome}) could not be stopped cleanly` : `AIOpsLab could not clean up after ${ep.outcome}`;
-  if (dirtyReason) {
-    await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
-    await timeline('warning', `Cluster ${cluster.name} marked dirty: ${dirtyReason}; it is recreated before the next task`, { phase: 'cleanup', cluster: cluster.name });
-  }
-  await timeline(status === 'completed' ? 'info' : 'warning',
-    `Run finished: outcome ${ep.outcome}, ${ep.steps} step(s), success ${String(result.success)}, ${totals.total_tokens} tokens, $${totals.cost_usd.toFixed(6)}`,
-    { phase: 'run_finished', outcome: ep.outcome, duration_ms: since(tRun), steps: ep.steps, stopped_by: ep.stoppedBy, exit_code: ep.exitCode, exit_signal: ep.exitSignal, output_lines: output.lines });
-  await agent.finish({
-    status: ctx.signal.aborted ? String(ctx.signal.reason) : status,
-    success: typeof result.success === 'boolean' ? result.success : null,
-    results: ep.results, reward: typeof result.reward === 'number' ? result.reward : null, outcome: ep.outcome, error_type: errorType,
-  }).catch((e) => log.warn({ err: (e as Error).message }, 'could not finish the conversation record'));
-  await end({ status, result, errorType, errorDetails }, isConnectionError(ep.agentError) ? { requeue: 'the database was unavailable during the run' } : {});
 }
-

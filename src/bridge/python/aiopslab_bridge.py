@@ -7,7 +7,7 @@ error belong to AIOpsLab and its child processes; they are only ever logged, nev
 
 Conversation:
   bridge -> worker  hello {protocol}
-  worker -> bridge  run {...} | list {}
+  worker -> bridge  [prepare {...}, then, once the worker's cluster is checked,] run {...} | list {}
   bridge -> worker  phase / initialized / action_request / step / results / cleanup / error / problems / bye
   worker -> bridge  action_reply {step, text} | action_error {step, code, message} | stop {reason}
 
@@ -205,7 +205,7 @@ class Bridge:
 
     def on_message(self, msg):
         kind = msg.get("type")
-        if kind in ("run", "list"):
+        if kind in ("prepare", "run", "list"):
             self.commands.put(msg)
         elif kind == "action_reply":
             text = msg.get("text")
@@ -287,6 +287,18 @@ class Bridge:
         registry = ProblemRegistry()
         problems = [{"id": pid, "deployment": registry.get_problem_deployment(pid)} for pid in registry.get_problem_ids()]
         self.channel.send("problems", problems=problems)
+
+    # -- ahead of the run --
+
+    def prepare(self, msg):
+        """Import AIOpsLab while the worker is still checking its cluster (seconds with the real
+        framework). Its observer reads $HOME/.kube/config at import; the worker uses this process for
+        the run only if that file is unchanged by the check, else it stops it and starts another."""
+        use_private_temp_dir(msg.get("tmp_dir"))
+        prepare_import_path(msg.get("aiopslab_dir"))
+        from aiopslab.orchestrator import Orchestrator  # noqa: F401  (the import is the point)
+
+        self.channel.send("phase", phase="prepared")
 
     # -- one episode --
 
@@ -630,6 +642,16 @@ def install_sigterm_handler():
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def before_run(bridge, step, msg):
+    """A command that runs no episode (list, prepare): its failure is reported as a startup error."""
+    try:
+        step(msg)
+        return True
+    except Exception as exc:
+        bridge.report_error("startup", exc)
+        return False
+
+
 def serve(channel, bridge):
     """Wait for the worker's command and carry it out; returns the exit code."""
     try:
@@ -643,11 +665,19 @@ def serve(channel, bridge):
         channel.send("error", phase="protocol", error_type="ProtocolMismatch", message=f"worker speaks protocol {msg.get('protocol')!r}, bridge speaks {PROTOCOL_VERSION}", traceback="")
         return EXIT_PROTOCOL
     if msg.get("type") == "list":
-        try:
-            bridge.list_problems(msg)
-        except Exception as exc:
-            bridge.report_error("startup", exc)
+        before_run(bridge, bridge.list_problems, msg)
         return EXIT_OK
+    if msg.get("type") == "prepare":
+        if not before_run(bridge, bridge.prepare, msg):
+            return EXIT_OK
+        # No time limit: the cluster check may take minutes; the worker sends run, or stops this
+        # process, or goes away (end of file: None).
+        msg = bridge.commands.get()
+        if msg is None:
+            return EXIT_OK
+        if msg.get("protocol") != PROTOCOL_VERSION or msg.get("type") != "run":
+            channel.send("error", phase="protocol", error_type="UnexpectedCommand", message=f"after prepare, expected run (protocol {PROTOCOL_VERSION}), got {msg.get('type')!r}", traceback="")
+            return EXIT_PROTOCOL
     try:
         bridge.run_episode(msg)
         return EXIT_OK
