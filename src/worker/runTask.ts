@@ -159,15 +159,16 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   const workDir = path.join(config.stateDir, 'tasks', task.id, `attempt-${task.attempt}`);
   const output = new OutputCapture(pool, task.id, log);
   const planned = ctx.clusterDirty ? null : deps.clusters.plannedHandle(ctx.workerId);
-  const prepared = planned
-    ? await PreparedBridge.start({
+  // Started alongside the check, not before it: spawning a process takes the worker a few ms too.
+  const preparing = planned
+    ? PreparedBridge.start({
       python: pre.python, aiopslabDir: pre.aiopslabDir, workDir, cluster: planned, baseEnv: deps.env, secretValues: secretValues(config),
       onOutput: (line, stream) => output.push(line, stream),
     }).catch((e) => {
       log.warn({ err: (e as Error).message }, 'could not start the bridge ahead of the cluster check; it starts after it');
       return null;
     })
-    : null;
+    : Promise.resolve(null);
   try {
     const tCluster = performance.now();
     let c: Awaited<ReturnType<ClusterProvider['ensure']>>;
@@ -177,21 +178,22 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
       await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
       await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
     } catch (e) {
-      await prepared?.discard();
+      await (await preparing)?.discard();
       return await fail(e, 'cluster');
     }
+    const prepared = await preparing;
     // Only a reused cluster keeps what the early bridge imported against (its kubeconfig).
     if (c.action !== 'reused' || ctx.signal.aborted) await prepared?.discard();
     if (ctx.signal.aborted) return await end({ status: 'failed', result: null, errorType: null, errorDetails: null });
-    return await runAndFinish(c.handle);
+    return await runAndFinish(c.handle, prepared);
   } finally {
     // Whatever happened; a no-op once stopped or adopted by the run.
-    await prepared?.discard();
+    await (await preparing)?.discard();
     await output.flush();
   }
 
   // 3. The run: a bridge process with AIOpsLab, answered by the LLM agent.
-  async function runAndFinish(cluster: ClusterHandle): Promise<void> {
+  async function runAndFinish(cluster: ClusterHandle, prepared: PreparedBridge | null): Promise<void> {
     let ep: EpisodeResult | null = null;
     const tRun = performance.now();
     try {
