@@ -114,6 +114,24 @@ describe('kind stand-in', () => {
     expect(missing.stderr).toContain("ERROR: could not locate any control plane nodes for cluster named 'nope'");
   });
 
+  it('pins a kind kubeconfig to its cluster: after a recreate, the old one is refused or fails TLS verification', async () => {
+    await run('kind', ['create', 'cluster', '--name', 'c']);
+    const old = path.join(s.stateDir, 'old-kc');
+    fs.writeFileSync(old, (await run('kind', ['get', 'kubeconfig', '--name', 'c'])).stdout);
+    expect((await run('kubectl', ['--kubeconfig', old, 'get', 'nodes'])).code).toBe(0);
+    const oldPort = s.clusterState('c')!.port;
+    await run('kind', ['delete', 'cluster', '--name', 'c']);
+    await run('kind', ['create', 'cluster', '--name', 'c']);
+    const again = await run('kubectl', ['--kubeconfig', old, 'get', 'nodes']);
+    expect(again.code).toBe(1);
+    if (s.clusterState('c')!.port === oldPort) expect(again.stderr).toContain('x509: certificate signed by unknown authority');
+    else expect(again.stderr).toContain(`The connection to the server 127.0.0.1:${oldPort} was refused`);
+    // Same port, another cluster's CA: the address alone does not make it the same cluster.
+    const moved = fs.readFileSync(old, 'utf8').replace(`127.0.0.1:${oldPort}`, `127.0.0.1:${s.clusterState('c')!.port}`);
+    fs.writeFileSync(old, moved);
+    expect((await run('kubectl', ['--kubeconfig', old, 'get', 'nodes'])).stderr).toContain('x509: certificate signed by unknown authority');
+  });
+
   it('deletes a cluster (also an absent one) and removes its context from the kubeconfig', async () => {
     const kc = path.join(s.stateDir, 'kc');
     await run('kind', ['create', 'cluster', '--name', 'gone', '--kubeconfig', kc]);

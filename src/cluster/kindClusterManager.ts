@@ -161,23 +161,24 @@ export class KindClusterManager {
   }
 
   /**
-   * The common case, a clean cluster to reuse, in one round of tool starts: kind prints the
-   * cluster's kubeconfig (failing when there is no such cluster) while kubectl asks the nodes through
-   * the kubeconfig the worker already has. When kind's kubeconfig is the one kubectl used, its answer
-   * stands; otherwise (first use, or the cluster was recreated behind our back and its API port
-   * moved) the new kubeconfig is installed and the nodes are asked again (bench/RESULTS.md,
-   * executor overhead: this was three tool starts in two rounds).
+   * The common case, a clean cluster to reuse, with one tool: kubectl asks the nodes through the
+   * kubeconfig the worker already has. Its certificate authority pins the cluster, so an answer
+   * with every node Ready comes from this worker's cluster and from no other. Only when that fails
+   * is kind asked: for the cluster's current kubeconfig (its API port moves when the cluster or
+   * Docker restarts), installed and tried once more if it differs, or whether the cluster exists
+   * at all (bench/RESULTS.md, executor overhead: this was three tool starts in two rounds).
    */
   private async checkForReuse(handle: ClusterHandle, files: WorkerFiles): Promise<{ healthy: true } | { healthy: false; exists: boolean; reason: string }> {
-    const current = await readFile(files.kubeconfig, 'utf8').catch(() => null);
     const nodes = () => checkNodes({ kubeconfig: files.kubeconfig, context: handle.context, env: this.childEnv(files), timeoutMs: this.healthTimeoutMs() });
-    const [kubeconfig, early] = await Promise.all([this.kind(['get', 'kubeconfig', '--name', handle.name], files), current === null ? null : nodes()]);
+    const current = await readFile(files.kubeconfig, 'utf8').catch(() => null);
+    let health = current === null ? null : await nodes();
+    if (health?.healthy) return { healthy: true };
+    const kubeconfig = await this.kind(['get', 'kubeconfig', '--name', handle.name], files);
     if (kubeconfig.code !== 0 || !kubeconfig.stdout.trim()) {
       // Most often there is no such cluster; listing the clusters tells that from a kind failure.
       if (!(await this.kindClusters(files)).includes(handle.name)) return { healthy: false, exists: false, reason: `no kind cluster named ${handle.name} existed` };
       return { healthy: false, exists: true, reason: `the cluster is unhealthy: Could not read the kubeconfig of kind cluster ${handle.name}: ${describeFailure(kubeconfig)}` };
     }
-    let health = early;
     if (health === null || kubeconfig.stdout !== current) {
       await installKubeconfig(files, kubeconfig.stdout);
       health = await nodes();
