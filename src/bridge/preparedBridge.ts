@@ -12,6 +12,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { homeKubeconfigOf } from '../cluster/workerFiles.js';
 import { bridgeEnvironment } from './bridgeEnvironment.js';
 import { BridgeProcess } from './bridgeProcess.js';
 import { PROTOCOL_VERSION, type BridgeEvent } from './protocol.js';
@@ -41,6 +42,11 @@ export async function launchBridge(o: BridgeLaunch, handlers: BridgeHandlers): P
   return new BridgeProcess({ python: o.python, cwd: o.workDir, env, onEvent: handlers.onEvent, onProtocolError: handlers.onProtocolError, onOutput: o.onOutput });
 }
 
+/** What AIOpsLab's observer reads at import; null when there is none yet. */
+function readHomeKubeconfig(home: string): Promise<string | null> {
+  return readFile(homeKubeconfigOf(home), 'utf8').catch(() => null);
+}
+
 type Held = { event: BridgeEvent } | { protocolError: Error };
 
 export class PreparedBridge {
@@ -61,7 +67,7 @@ export class PreparedBridge {
    * to prepare against: no kubeconfig yet (the worker's first cluster is still to be created).
    */
   static async start(launch: BridgeLaunch): Promise<PreparedBridge | null> {
-    const kubeconfig = await readFile(path.join(launch.cluster.home, '.kube', 'config'), 'utf8').catch(() => null);
+    const kubeconfig = await readHomeKubeconfig(launch.cluster.home);
     if (kubeconfig === null) return null;
     const prepared = new PreparedBridge(launch, kubeconfig);
     prepared.process = await launchBridge(launch, {
@@ -99,7 +105,7 @@ export class PreparedBridge {
    * cluster's; otherwise it is stopped and null returned. The run then calls attach().
    */
   async take(): Promise<BridgeProcess | null> {
-    const now = await readFile(path.join(this.launch.cluster.home, '.kube', 'config'), 'utf8').catch(() => null);
+    const now = await readHomeKubeconfig(this.launch.cluster.home);
     if (now !== this.kubeconfigAtStart || this.discarded) {
       await this.discard();
       return null;

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { homeKubeconfigOf } from '../cluster/workerFiles.js';
 import { redactSecrets } from '../logger.js';
 import type { BridgeExit, BridgeProcess } from './bridgeProcess.js';
 import type { EpisodeAgent, EpisodeContext } from './episodeAgent.js';
@@ -425,7 +426,7 @@ class EpisodeRun {
   /** AIOpsLab's observer reads $HOME/.kube/config at import: give the private HOME the cluster's kubeconfig if it has none. */
   private async ensureHomeKubeconfig(): Promise<void> {
     const { home, kubeconfig } = this.opts.cluster;
-    const target = path.join(home, '.kube', 'config');
+    const target = homeKubeconfigOf(home);
     if (existsSync(target) || !existsSync(kubeconfig)) return;
     await mkdir(path.dirname(target), { recursive: true });
     await copyFile(kubeconfig, target);

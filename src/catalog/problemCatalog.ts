@@ -16,6 +16,7 @@ import { resolveAiopslabPython } from '../bridge/aiopslabPython.js';
 import { bridgeEnvironment } from '../bridge/bridgeEnvironment.js';
 import { BridgeProcess } from '../bridge/bridgeProcess.js';
 import { PROTOCOL_VERSION, type BridgeEvent } from '../bridge/protocol.js';
+import { homeKubeconfigOf } from '../cluster/workerFiles.js';
 
 export type TaskType = 'detection' | 'localization' | 'analysis' | 'mitigation';
 export type Deployment = 'k8s' | 'docker';
@@ -101,7 +102,7 @@ users:
 export async function listProblemsFromBridge(opts: { python: string; aiopslabDir: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<ProblemEntry[]> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'aiopslab-catalog-'));
   try {
-    const kubeconfig = path.join(home, '.kube', 'config');
+    const kubeconfig = homeKubeconfigOf(home);
     await mkdir(path.dirname(kubeconfig), { recursive: true });
     await writeFile(kubeconfig, LISTING_KUBECONFIG);
     const env = bridgeEnvironment(opts.env, {

@@ -155,9 +155,14 @@ export class KindClusterManager {
 
   /** Rewrite the private kubeconfig from kind (the API port changes when a cluster is recreated). */
   private async installFromKind(name: string, files: WorkerFiles): Promise<void> {
+    await installKubeconfig(files, await this.kindKubeconfig(name, files));
+  }
+
+  /** The cluster's kubeconfig as kind prints it; cluster_failed when kind cannot. */
+  private async kindKubeconfig(name: string, files: WorkerFiles): Promise<string> {
     const r = await this.kind(['get', 'kubeconfig', '--name', name], files);
     if (r.code !== 0 || !r.stdout.trim()) throw new AppError('cluster_failed', `Could not read the kubeconfig of kind cluster ${name}: ${describeFailure(r)}`, failureDetails(r));
-    await installKubeconfig(files, r.stdout);
+    return r.stdout;
   }
 
   /**
@@ -173,14 +178,16 @@ export class KindClusterManager {
     const current = await readFile(files.kubeconfig, 'utf8').catch(() => null);
     let health = current === null ? null : await nodes();
     if (health?.healthy) return { healthy: true };
-    const kubeconfig = await this.kind(['get', 'kubeconfig', '--name', handle.name], files);
-    if (kubeconfig.code !== 0 || !kubeconfig.stdout.trim()) {
+    let kubeconfig: string;
+    try {
+      kubeconfig = await this.kindKubeconfig(handle.name, files);
+    } catch (e) {
       // Most often there is no such cluster; listing the clusters tells that from a kind failure.
       if (!(await this.kindClusters(files)).includes(handle.name)) return { healthy: false, exists: false, reason: `no kind cluster named ${handle.name} existed` };
-      return { healthy: false, exists: true, reason: `the cluster is unhealthy: Could not read the kubeconfig of kind cluster ${handle.name}: ${describeFailure(kubeconfig)}` };
+      return { healthy: false, exists: true, reason: `the cluster is unhealthy: ${(e as Error).message}` };
     }
-    if (health === null || kubeconfig.stdout !== current) {
-      await installKubeconfig(files, kubeconfig.stdout);
+    if (health === null || kubeconfig !== current) {
+      await installKubeconfig(files, kubeconfig);
       health = await nodes();
     }
     return health.healthy ? { healthy: true } : { healthy: false, exists: true, reason: `the cluster is unhealthy: ${health.reason}` };

@@ -13,10 +13,15 @@ export interface WorkerFiles {
   homeKubeconfig: string;
 }
 
+/** The kubeconfig kubectl and AIOpsLab's observer read from a HOME when nothing else is named. */
+export function homeKubeconfigOf(home: string): string {
+  return path.join(home, '.kube', 'config');
+}
+
 export function workerFiles(stateDir: string, workerId: string): WorkerFiles {
   const dir = path.join(path.resolve(stateDir), 'workers', workerId);
   const home = path.join(dir, 'home');
-  return { dir, home, kubeconfig: path.join(dir, 'kubeconfig'), homeKubeconfig: path.join(home, '.kube', 'config') };
+  return { dir, home, kubeconfig: path.join(dir, 'kubeconfig'), homeKubeconfig: homeKubeconfigOf(home) };
 }
 
 async function writeAtomic(file: string, content: string): Promise<void> {
