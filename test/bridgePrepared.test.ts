@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreparedBridge } from '../src/bridge/preparedBridge.js';
 import type { BridgeEvent } from '../src/bridge/protocol.js';
 import { FIXTURE_AIOPSLAB_DIR, ScriptedAgent, createEpisodeHarness, shell, submit, type EpisodeHarness } from './fixtures/agents.js';
+import { isAlive } from './helpers/processes.js';
 
 let h: EpisodeHarness;
 let tasks = 0;
@@ -20,15 +21,6 @@ beforeAll(() => {
 });
 afterAll(() => h.cleanup());
 
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function start(): Promise<{ prepared: PreparedBridge; workDir: string; output: string[] }> {
   const workDir = path.join(path.dirname(h.cluster.home), 'prepared-tasks', `task-${++tasks}`);
@@ -59,7 +51,7 @@ describe('a bridge started during the cluster check', () => {
     expect((run.events.find((e) => e.type === 'hello') as { pid: number }).pid).toBe(pid);
     expect(phases(run.events).slice(0, 3)).toEqual(['prepared', 'startup_started', 'init_started']);
     expect(run.result.phaseDurationsMs.startup_hidden).toBeGreaterThanOrEqual(0);
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
   });
 
   it('is adopted before it has finished importing: the run starts when it has', async () => {
@@ -79,7 +71,7 @@ describe('a bridge started during the cluster check', () => {
       writeFileSync(file, `${before}\n# rewritten by the cluster check\n`);
       const run = await h.run({ problemId: 'k8s_target_port-misconfig-detection-1', agent: new ScriptedAgent([submit('Yes')]), workDir, prepared });
       expect(run.result.outcome).toBe('submitted');
-      expect(alive(pid)).toBe(false);
+      expect(isAlive(pid)).toBe(false);
       expect((run.events.find((e) => e.type === 'hello') as { pid: number }).pid).not.toBe(pid);
       expect(phases(run.events)).not.toContain('prepared');
       expect(run.result.phaseDurationsMs.startup_hidden).toBeUndefined();
@@ -90,16 +82,16 @@ describe('a bridge started during the cluster check', () => {
 
   it('leaves no process when it is never adopted (a failed check, a run stopped before it started)', async () => {
     const a = await start();
-    expect(alive(a.prepared.pid)).toBe(true);
+    expect(isAlive(a.prepared.pid)).toBe(true);
     await a.prepared.discard();
-    expect(alive(a.prepared.pid)).toBe(false);
+    expect(isAlive(a.prepared.pid)).toBe(false);
 
     const b = await start();
     const stop = new AbortController();
     stop.abort('cancelled');
     const run = await h.run({ problemId: 'k8s_target_port-misconfig-detection-1', agent: new ScriptedAgent([submit('Yes')]), workDir: b.workDir, prepared: b.prepared, signal: stop.signal });
     expect(run.result.stoppedBy).toBe('cancelled');
-    expect(alive(b.prepared.pid)).toBe(false);
+    expect(isAlive(b.prepared.pid)).toBe(false);
   });
 
   it('is not started before the worker has a kubeconfig (its first cluster is still to be created)', async () => {

@@ -13,6 +13,7 @@ import { BRIDGE_SCRIPT } from '../src/packagePaths.js';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { summarizeEpisode } from '../src/bridge/taskOutcome.js';
 import { FIXTURE_AIOPSLAB_DIR, ScriptedAgent, createEpisodeHarness, shell, submit, type EpisodeHarness } from './fixtures/agents.js';
+import { isAlive } from './helpers/processes.js';
 
 let h: EpisodeHarness;
 beforeAll(() => {
@@ -25,22 +26,10 @@ function replicas(name: string): number | undefined {
 }
 
 /** A killed process may linger as a zombie until its new parent reaps it: that counts as dead. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function eventuallyDead(pid: number, ms = 3_000): Promise<boolean> {
   const end = Date.now() + ms;
-  while (alive(pid)) {
+  while (isAlive(pid)) {
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 50));
   }

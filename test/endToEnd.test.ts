@@ -58,7 +58,7 @@ describe('a task end to end', () => {
     expect(reqs[0]!.headers.authorization).toBe(`Bearer ${TEST_LLM_KEY}`);
   });
 
-  it('starts the bridge during the cluster check when the worker\'s cluster is reused, not when it is created', async () => {
+  it('starts the run during the cluster check when the worker\'s cluster is reused, not when it is created', async () => {
     // Two workers, tasks one after another until one lands on a worker whose cluster exists (the
     // first test created one): at most three, as the two workers' clusters both exist after two.
     const seen: Array<{ action: string; hidden: unknown }> = [];
@@ -68,7 +68,7 @@ describe('a task end to end', () => {
       expect(done.status, JSON.stringify(done)).toBe('completed');
       const logs = (await h.api(`/api/v1/tasks/${task.id}/logs?limit=1000`)).body.logs as Array<{ context: Record<string, unknown> }>;
       const cluster = logs.find((l) => l.context.phase === 'cluster')!;
-      seen.push({ action: String(cluster.context.action), hidden: done.result.phase_durations_ms.startup_hidden });
+      seen.push({ action: String(cluster.context.action), hidden: done.result.phase_durations_ms.cluster_check_alongside_run });
     }
     for (const s of seen) {
       if (s.action === 'reused') expect(s.hidden).toEqual(expect.any(Number));

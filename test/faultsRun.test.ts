@@ -4,8 +4,10 @@
  * process killed with SIGKILL mid-run. Each ends in a correct, typed state and nothing is lost.
  */
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scriptedSolver } from './fixtures/llmServer.js';
+import { processesIn } from './helpers/processes.js';
 import { startServiceHarness, type ServiceHarness } from './helpers/serviceHarness.js';
 
 const PROBLEM = 'k8s_target_port-misconfig-detection-1';
@@ -78,12 +80,15 @@ describe('the bridge process', () => {
     const deletes = () => h.standins.callsMatching('kind', ['delete', 'cluster']).length;
     // Slow answers keep the run in its agent loop long enough to find and kill the bridge.
     h.llm.setPolicy((req) => ({ kind: 'slow', delayMs: 1500, reply: scriptedSolver(req) as never }));
+    const submittedAt = Date.now();
     const t = await h.submit({ problem_id: PROBLEM, parameters: { max_steps: 5 } });
+    // The task's bridge works in the task's folder (the worker may hold another, started for the next task).
+    const taskDir = path.join(h.stateDir, 'tasks', t.id);
     let pids: number[] = [];
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      pids = bridgePids();
-      if (pids.length && h.llm.chatRequests().some((r) => r.at > Date.now() - 1000)) break;
+      pids = bridgePids().filter((pid) => processesIn(taskDir).includes(pid));
+      if (pids.length && h.llm.chatRequests().some((r) => r.at > submittedAt)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(pids).toHaveLength(1);
@@ -100,6 +105,8 @@ describe('the bridge process', () => {
     expect(worker.current_task_id).toBeNull();
     const logs = (await h.api(`/api/v1/tasks/${t.id}/logs?limit=1000`)).body.logs as Array<{ message: string }>;
     expect(logs.some((l) => /marked dirty/.test(l.message))).toBe(true);
+    // Nothing of the killed run is left, and no bridge is started ahead for a cluster about to be recreated.
+    expect(processesIn(taskDir)).toEqual([]);
     expect(bridgePids()).toEqual([]);
 
     const next = await run();

@@ -48,11 +48,20 @@ function readHomeKubeconfig(home: string): Promise<string | null> {
 }
 
 type Held = { event: BridgeEvent } | { protocolError: Error };
+type OutputSink = BridgeLaunch['onOutput'];
+
+/** Output kept for a bridge nobody reads yet (a warm one's import warnings); beyond this, the oldest lines go. */
+const HELD_OUTPUT_LINES = 1_000;
 
 export class PreparedBridge {
   /** performance.now() when the process was started. */
   readonly startedAt = performance.now();
+  private preparedAt: number | null = null;
+  private takenAt: number | null = null;
   private held: Held[] = [];
+  private heldOutput: Array<[string, 'stdout' | 'stderr']> = [];
+  private droppedOutput = 0;
+  private output: OutputSink | null = null;
   private handlers: BridgeHandlers | null = null;
   private discarded = false;
   private taken = false;
@@ -60,17 +69,18 @@ export class PreparedBridge {
   /** True once AIOpsLab is imported; false if the bridge failed or exited first. */
   readonly prepared = new Promise<boolean>((resolve) => { this.settle = resolve; });
 
-  private constructor(private readonly launch: BridgeLaunch, private readonly kubeconfigAtStart: string, private process: BridgeProcess | null = null) {}
+  private constructor(private readonly launch: Omit<BridgeLaunch, 'onOutput'>, private readonly kubeconfigAtStart: string, private process: BridgeProcess | null = null) {}
 
   /**
    * Starts the bridge and sends `prepare` when it says hello. Returns null when there is nothing
    * to prepare against: no kubeconfig yet (the worker's first cluster is still to be created).
    */
-  static async start(launch: BridgeLaunch): Promise<PreparedBridge | null> {
+  static async start(launch: Omit<BridgeLaunch, 'onOutput'> & { onOutput?: OutputSink }): Promise<PreparedBridge | null> {
     const kubeconfig = await readHomeKubeconfig(launch.cluster.home);
     if (kubeconfig === null) return null;
     const prepared = new PreparedBridge(launch, kubeconfig);
-    prepared.process = await launchBridge(launch, {
+    if (launch.onOutput) prepared.routeOutput(launch.onOutput);
+    prepared.process = await launchBridge({ ...launch, onOutput: (line, stream) => prepared.onOutput(line, stream) }, {
       onEvent: (e) => prepared.onEvent(e),
       onProtocolError: (e) => prepared.hold({ protocolError: e }),
     });
@@ -78,12 +88,48 @@ export class PreparedBridge {
     return prepared;
   }
 
+  /** Resolves when the process has exited. */
+  async whenExited(): Promise<void> {
+    await this.process?.exited;
+  }
+
   get pid(): number | undefined {
     return this.process?.pid;
   }
 
+  /** Whether the process is still running (a warm bridge can die while it waits). */
+  isAlive(): boolean {
+    return !!this.process && !this.process.isExited() && !this.discarded;
+  }
+
+  /** How much of the bridge's start-up happened before the run took it: until AIOpsLab was imported, or until taken. */
+  hiddenStartupMs(): number {
+    const end = Math.min(this.preparedAt ?? Infinity, this.takenAt ?? performance.now());
+    return Math.round(end - this.startedAt);
+  }
+
+  /** AIOpsLab's output from now on goes to `sink`, after what was kept until now. */
+  routeOutput(sink: OutputSink): void {
+    if (this.droppedOutput) sink(`[${this.droppedOutput} earlier line(s) of output from the bridge's start-up not kept]`, 'stderr');
+    for (const [line, stream] of this.heldOutput.splice(0)) sink(line, stream);
+    this.droppedOutput = 0;
+    this.output = sink;
+  }
+
+  private onOutput(line: string, stream: 'stdout' | 'stderr'): void {
+    if (this.output) return this.output(line, stream);
+    this.heldOutput.push([line, stream]);
+    if (this.heldOutput.length > HELD_OUTPUT_LINES) {
+      this.heldOutput.shift();
+      this.droppedOutput++;
+    }
+  }
+
   private onEvent(e: BridgeEvent): void {
-    if (e.type === 'phase' && e.phase === 'prepared') this.settle?.(true);
+    if (e.type === 'phase' && e.phase === 'prepared') {
+      this.preparedAt ??= performance.now();
+      this.settle?.(true);
+    }
     if (e.type === 'error' || e.type === 'bye') this.settle?.(false);
     if (e.type === 'hello' && e.protocol === PROTOCOL_VERSION && !this.discarded) {
       this.process!.send({ type: 'prepare', protocol: PROTOCOL_VERSION, aiopslab_dir: this.launch.aiopslabDir, tmp_dir: path.join(this.launch.workDir, 'tmp') });
@@ -106,11 +152,12 @@ export class PreparedBridge {
    */
   async take(): Promise<BridgeProcess | null> {
     const now = await readHomeKubeconfig(this.launch.cluster.home);
-    if (now !== this.kubeconfigAtStart || this.discarded) {
+    if (now !== this.kubeconfigAtStart || this.discarded || !this.process || this.process.isExited()) {
       await this.discard();
       return null;
     }
     this.taken = true;
+    this.takenAt = performance.now();
     return this.process;
   }
 

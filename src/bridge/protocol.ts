@@ -142,6 +142,8 @@ export interface RunMessage {
   results_dir: string;
   /** Private temp folder: TMPDIR, tempfile.tempdir and the target of AIOpsLab's fixed /tmp/<name> files. */
   tmp_dir: string;
+  /** The task's folder: the bridge's working directory for the run (a bridge kept warm was started elsewhere). */
+  work_dir: string;
   /** Host-wide folder for the lock that serialises get_traces/get_metrics (fixed local ports). */
   lock_dir: string;
   cluster: { name: string; control_plane_container: string | null };

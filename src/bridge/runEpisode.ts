@@ -58,6 +58,11 @@ export interface EpisodeOptions {
   agentName?: string;
   /** A bridge started (and importing AIOpsLab) during the cluster check; adopted when still valid, else stopped. */
   prepared?: PreparedBridge | null;
+  /**
+   * The run started before the worker's cluster check ended (runTask.ts): AIOpsLab initialises
+   * meanwhile, but the agent is not called before this resolves true; false stops the run.
+   */
+  clusterConfirmed?: Promise<boolean>;
 }
 
 export type EpisodeOutcome = 'submitted' | 'max_steps_reached' | 'aborted_in_init' | 'aborted_in_loop' | 'failed_in_eval' | 'failed_in_teardown';
@@ -140,6 +145,8 @@ class EpisodeRun {
   private phaseTimedOut = false;
   private teardownFailedAfterAbort = false;
   private agentMs = 0;
+  /** How long the agent, AIOpsLab initialised, waited for the cluster check (clusterConfirmed). */
+  private clusterWaitMs: number | null = null;
   private envMs = 0;
   private stepRunning = false;
   private agentReady: Promise<void> = Promise.resolve();
@@ -168,7 +175,7 @@ class EpisodeRun {
     const adopted = opts.prepared ? await opts.prepared.take() : null;
     if (adopted && opts.prepared) {
       this.mark('spawn');
-      this.prestartedMs = Math.round(performance.now() - opts.prepared.startedAt);
+      this.prestartedMs = opts.prepared.hiddenStartupMs();
       this.bridge = adopted;
       this.preparedRun = true;
       opts.prepared.attach(handlers);
@@ -184,6 +191,7 @@ class EpisodeRun {
 
     const onAbort = () => void this.stop(stopReason(opts.signal.reason));
     opts.signal.addEventListener('abort', onAbort, { once: true });
+    void opts.clusterConfirmed?.then((ok) => { if (!ok) void this.stop(null); });
     if (opts.signal.aborted) onAbort(); // aborted while the folders were being prepared
     const exit = await bridge.exited;
     opts.signal.removeEventListener('abort', onAbort);
@@ -224,7 +232,16 @@ class EpisodeRun {
           templates: event.templates ?? {},
           sessionId: event.session_id,
         };
-        this.agentReady = (async () => this.opts.agent.init(ctx))().catch((e) => {
+        this.agentReady = (async () => {
+          // Nothing reaches the agent (or the LLM) before the cluster the run uses is confirmed.
+          if (this.opts.clusterConfirmed) {
+            const t0 = performance.now();
+            const ok = await this.opts.clusterConfirmed;
+            this.clusterWaitMs = performance.now() - t0;
+            if (!ok) return;
+          }
+          await this.opts.agent.init(ctx);
+        })().catch((e) => {
           this.agentError ??= e;
         });
         return;
@@ -258,6 +275,7 @@ class EpisodeRun {
       aiopslab_dir: this.opts.aiopslabDir,
       results_dir: path.join(this.opts.workDir, 'results'),
       tmp_dir: path.join(this.opts.workDir, 'tmp'),
+      work_dir: this.opts.workDir,
       lock_dir: this.opts.lockDir ?? os.tmpdir(),
       cluster: { name: this.opts.cluster.name, control_plane_container: this.opts.cluster.controlPlaneContainer },
       host_shell_expansion: this.opts.hostShellExpansion,
@@ -299,6 +317,7 @@ class EpisodeRun {
 
   private async answer(step: number, input: string): Promise<void> {
     await this.agentReady;
+    if (this.opts.clusterConfirmed && !(await this.opts.clusterConfirmed)) return; // being stopped
     // The agent sees every completed step before it is asked for the next action.
     await this.stepChain;
     if (this.stopping) return; // the bridge already fails this get_action
@@ -496,6 +515,7 @@ class EpisodeRun {
     };
     put('startup', this.span(['spawn'], ['init_started', 'exit']));
     put('startup_hidden', this.prestartedMs);
+    put('cluster_wait', this.clusterWaitMs === null ? null : Math.round(this.clusterWaitMs));
     put('init', this.span(['init_started'], ['init_done', 'exit']));
     put('loop', this.span(['loop_started'], ['loop_done', 'teardown_started', 'exit']));
     put('eval', this.span(['eval_started'], ['eval_done', 'teardown_started', 'exit']));

@@ -77,9 +77,10 @@ export class KindClusterManager {
     return existsSync(p) ? p : null;
   }
 
-  async ensure(workerId: string, opts: { dirty: boolean }): Promise<EnsureResult> {
+  /** `beforeChange` is awaited before anything is changed: as soon as the cluster is not plainly reusable. */
+  async ensure(workerId: string, opts: { dirty: boolean; beforeChange?: () => Promise<void> }): Promise<EnsureResult> {
     const handle = this.handleFor(workerId);
-    return this.serialized(workerId, () => this.ensureNow(workerId, handle, opts.dirty));
+    return this.serialized(workerId, () => this.ensureNow(workerId, handle, opts.dirty, opts.beforeChange ?? (async () => {})));
   }
 
   /** Delete the worker's cluster (succeeds when there is none) and its private kubeconfig. */
@@ -103,7 +104,7 @@ export class KindClusterManager {
     return next;
   }
 
-  private async ensureNow(workerId: string, handle: ClusterHandle, dirty: boolean): Promise<EnsureResult> {
+  private async ensureNow(workerId: string, handle: ClusterHandle, dirty: boolean, beforeChange: () => Promise<void>): Promise<EnsureResult> {
     const started = Date.now();
     const files = workerFiles(this.opts.stateDir, workerId);
     await prepareWorkerFiles(files);
@@ -112,10 +113,11 @@ export class KindClusterManager {
     let exists: boolean;
     let reason: string;
     if (dirty) {
+      await beforeChange();
       exists = (await this.kindClusters(files)).includes(handle.name);
       reason = exists ? 'the cluster was marked dirty (an earlier run was killed or did not clean up)' : `no kind cluster named ${handle.name} existed`;
     } else {
-      const reuse = await this.checkForReuse(handle, files);
+      const reuse = await this.checkForReuse(handle, files, beforeChange);
       if (reuse.healthy) {
         const durationMs = Date.now() - started;
         this.log('cluster reused', { ...ctx, durationMs });
@@ -173,11 +175,12 @@ export class KindClusterManager {
    * Docker restarts), installed and tried once more if it differs, or whether the cluster exists
    * at all (bench/RESULTS.md, executor overhead: this was three tool starts in two rounds).
    */
-  private async checkForReuse(handle: ClusterHandle, files: WorkerFiles): Promise<{ healthy: true } | { healthy: false; exists: boolean; reason: string }> {
+  private async checkForReuse(handle: ClusterHandle, files: WorkerFiles, beforeChange: () => Promise<void>): Promise<{ healthy: true } | { healthy: false; exists: boolean; reason: string }> {
     const nodes = () => checkNodes({ kubeconfig: files.kubeconfig, context: handle.context, env: this.childEnv(files), timeoutMs: this.healthTimeoutMs() });
     const current = await readFile(files.kubeconfig, 'utf8').catch(() => null);
     let health = current === null ? null : await nodes();
     if (health?.healthy) return { healthy: true };
+    await beforeChange();
     let kubeconfig: string;
     try {
       kubeconfig = await this.kindKubeconfig(handle.name, files);

@@ -5,7 +5,11 @@ import { AppError } from '../errors.js';
 
 export interface ClusterProvider {
   backend: 'kind' | 'existing';
-  ensure(workerId: string, dirty: boolean): Promise<{ handle: ClusterHandle; action: ClusterAction; durationMs: number; reason?: string }>;
+  /**
+   * Checks the worker's cluster and repairs it when needed. `beforeChange` is awaited before the
+   * check changes anything (kubeconfig, cluster), i.e. as soon as the cluster is not plainly reusable.
+   */
+  ensure(workerId: string, dirty: boolean, opts?: { beforeChange?: () => Promise<void> }): Promise<{ handle: ClusterHandle; action: ClusterAction; durationMs: number; reason?: string }>;
   /** The handle ensure() will return, known without calling any tool; null when only the check can tell. */
   plannedHandle(workerId: string): ClusterHandle | null;
   release(workerId: string): Promise<void>;
@@ -29,7 +33,7 @@ export function createClusterProvider(config: Config, env: NodeJS.ProcessEnv, lo
   const manager = new KindClusterManager({ stateDir: config.stateDir, kindConfig: config.kindConfig, nodeImage: config.kindNodeImage, aiopslabDir: config.aiopslabDir, env, log });
   return {
     backend: 'kind',
-    ensure: (workerId, dirty) => manager.ensure(workerId, { dirty }),
+    ensure: (workerId, dirty, opts) => manager.ensure(workerId, { dirty, beforeChange: opts?.beforeChange }),
     plannedHandle: (workerId) => manager.handleFor(workerId),
     async release(workerId) {
       if (config.kindDeleteOnShutdown) await manager.delete(workerId);

@@ -7,9 +7,11 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLlmAgent, type LlmAgent } from '../agent/llmAgent.js';
+import type { EpisodeAgent } from '../bridge/episodeAgent.js';
 import type { EpisodeResult } from '../bridge/runEpisode.js';
 import { PreparedBridge } from '../bridge/preparedBridge.js';
 import { runEpisode } from '../bridge/runEpisode.js';
+import type { WarmBridge } from '../bridge/warmBridge.js';
 import { summarizeEpisode } from '../bridge/taskOutcome.js';
 import type { ClusterHandle } from '../cluster/kindCluster.js';
 import { secretValues, type Config } from '../config.js';
@@ -38,9 +40,16 @@ export interface TaskRunContext {
   workerId: string;
   clusterDirty: boolean;
   signal: AbortSignal;
+  /** The worker's bridge started ahead of this task, if any (warmBridge.ts). */
+  warm?: WarmBridge | null;
+  /** Told when the run leaves the cluster dirty (it is then recreated before the next task). */
+  onClusterDirty?(): void;
 }
 
 const MAX_LINE = 64 * 1024;
+
+/** A run started before the cluster check ended is superseded when the check then changes the cluster. */
+type RunOutcome = { superseded: false } | { superseded: true; clean: boolean };
 
 /** Buffers captured AIOpsLab output and writes it in batches, in order. */
 class OutputCapture {
@@ -153,57 +162,107 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   }
   if (ctx.signal.aborted) return end({ status: 'failed', result: null, errorType: null, errorDetails: null });
 
-  // 2. The worker's cluster: reused, created, or recreated when dirty. A cluster expected to be
-  // reused has its task's bridge started meanwhile (preparedBridge.ts); it is stopped below on every
-  // path that does not hand it to the run.
+  // 2. The worker's cluster: reused, created, or recreated when dirty. When it is expected to be
+  // reused, the run starts at once on the bridge started alongside the check (preparedBridge.ts):
+  // AIOpsLab initialises while the cluster is checked, and the agent waits for the check. Before
+  // the check changes anything (a new kubeconfig, a repair) it stops that run, and the task then
+  // runs afresh on the cluster as the check left it.
   const workDir = path.join(config.stateDir, 'tasks', task.id, `attempt-${task.attempt}`);
   const output = new OutputCapture(pool, task.id, log);
   const planned = ctx.clusterDirty ? null : deps.clusters.plannedHandle(ctx.workerId);
-  // Started alongside the check, not before it: spawning a process takes the worker a few ms too.
+  if (!planned) void ctx.warm?.discard();
+  // Where the run's bridge came from, for the timeline.
+  let bridgeOrigin: 'warm' | 'alongside_check' = 'alongside_check';
+  // The worker's warm bridge when it fits, else one started alongside the check.
   const preparing = planned
-    ? PreparedBridge.start({
-      python: pre.python, aiopslabDir: pre.aiopslabDir, workDir, cluster: planned, baseEnv: deps.env, secretValues: secretValues(config),
-      onOutput: (line, stream) => output.push(line, stream),
-    }).catch((e) => {
+    ? (async () => {
+      let bridge = await ctx.warm?.take({ python: pre.python, aiopslabDir: pre.aiopslabDir, cluster: planned }) ?? null;
+      if (bridge) bridgeOrigin = 'warm';
+      else bridge = await PreparedBridge.start({ python: pre.python, aiopslabDir: pre.aiopslabDir, workDir, cluster: planned, baseEnv: deps.env, secretValues: secretValues(config) });
+      bridge?.routeOutput((line, stream) => output.push(line, stream));
+      return bridge;
+    })().catch((e) => {
       log.warn({ err: (e as Error).message }, 'could not start the bridge ahead of the cluster check; it starts after it');
       return null;
     })
     : Promise.resolve(null);
-  try {
+  // true: the check found the cluster reusable as it was; false: it is about to change it, or failed.
+  let confirmedAs: boolean | null = null;
+  let confirm!: (ok: boolean) => void;
+  const confirmed = new Promise<boolean>((resolve) => { confirm = (ok) => { confirmedAs ??= ok; resolve(confirmedAs); }; });
+  // The run started before the check's outcome; the check waits for it to stop before changing anything.
+  let earlyRunStopped!: () => void;
+  const earlyRunEnded = new Promise<void>((resolve) => { earlyRunStopped = resolve; });
+  const checkCluster = async (dirty: boolean, beforeChange?: () => Promise<void>) => {
     const tCluster = performance.now();
+    const c = await deps.clusters.ensure(ctx.workerId, dirty, { beforeChange });
+    if (dirty || ctx.clusterDirty) await setClusterDirty(pool, ctx.workerId, false);
+    await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
+    await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
+    return c;
+  };
+  const checking = checkCluster(ctx.clusterDirty, async () => { confirm(false); await earlyRunEnded; });
+  void checking.then((c) => confirm(c.action === 'reused'), () => confirm(false));
+  try {
+    const prepared = await preparing;
+    let early: RunOutcome | null = null;
+    try {
+      if (prepared && planned && confirmedAs !== false) early = await runAndFinish(planned, prepared, confirmed);
+    } finally {
+      earlyRunStopped();
+    }
+    if (early && !early.superseded) return; // the early run was the task's run, and it has ended
+    if (early) await timeline('info', 'The run started alongside the cluster check was stopped before the agent was called: the check found the cluster not reusable as it was', { phase: 'cluster' });
     let c: Awaited<ReturnType<ClusterProvider['ensure']>>;
     try {
-      c = await deps.clusters.ensure(ctx.workerId, ctx.clusterDirty);
-      if (ctx.clusterDirty) await setClusterDirty(pool, ctx.workerId, false);
-      await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
-      await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
+      c = await checking;
+      // A stopped early run that may have left AIOpsLab's work behind on a cluster kept as it was.
+      if (early?.superseded && !early.clean && c.action === 'reused') c = await checkCluster(true);
     } catch (e) {
-      await (await preparing)?.discard();
       return await fail(e, 'cluster');
     }
-    const prepared = await preparing;
-    // Only a reused cluster keeps what the early bridge imported against (its kubeconfig).
-    if (c.action !== 'reused' || ctx.signal.aborted) await prepared?.discard();
     if (ctx.signal.aborted) return await end({ status: 'failed', result: null, errorType: null, errorDetails: null });
-    return await runAndFinish(c.handle, prepared);
+    await runAndFinish(c.handle, null);
   } finally {
     // Whatever happened; a no-op once stopped or adopted by the run.
     await (await preparing)?.discard();
+    await checking.catch(() => {});
     await output.flush();
   }
 
-  // 3. The run: a bridge process with AIOpsLab, answered by the LLM agent.
-  async function runAndFinish(cluster: ClusterHandle, prepared: PreparedBridge | null): Promise<void> {
+  // 3. The run: a bridge process with AIOpsLab, answered by the LLM agent. With `clusterConfirmed`
+  // it started before the cluster check ended: the agent (and its conversation record) is created
+  // only once the check confirms the cluster, and a run the check stops is reported as superseded.
+  async function runAndFinish(cluster: ClusterHandle, prepared: PreparedBridge | null, clusterConfirmed?: Promise<boolean>): Promise<RunOutcome> {
     let ep: EpisodeResult | null = null;
     const tRun = performance.now();
+    let checkAlongsideMs: number | null = null;
     try {
       await mkdir(workDir, { recursive: true });
-      agent = await createLlmAgent({
-        pool, config, logger: log,
-        task: { id: task.id, attempt: task.attempt, problemId: task.problem_id, parameters: task.parameters },
-        workerId: ctx.workerId, clusterName: cluster.name, model: pre.model, catalog: pre.catalog, signal: ctx.signal,
-      });
-      await timeline('info', `Run started: AIOpsLab ${task.problem_id}, max_steps ${task.max_steps}`, { phase: 'run', work_dir: workDir, conversation_id: agent.conversationId });
+      const startAgent = async (): Promise<LlmAgent> => {
+        agent = await createLlmAgent({
+          pool, config, logger: log,
+          task: { id: task.id, attempt: task.attempt, problemId: task.problem_id, parameters: task.parameters },
+          workerId: ctx.workerId, clusterName: cluster.name, model: pre.model, catalog: pre.catalog, signal: ctx.signal,
+        });
+        await timeline('info', `Run started: AIOpsLab ${task.problem_id}, max_steps ${task.max_steps}`, {
+          phase: 'run', work_dir: workDir, conversation_id: agent.conversationId,
+          // warm: started while the worker waited; alongside_check: started with the cluster check; after_check: started now.
+          bridge: prepared ? bridgeOrigin : 'after_check',
+        });
+        return agent;
+      };
+      // runEpisode calls the agent only after clusterConfirmed resolved true.
+      void clusterConfirmed?.then(() => { checkAlongsideMs = since(tRun); });
+      const agentStarting = clusterConfirmed ? clusterConfirmed.then((ok) => (ok ? startAgent() : null)) : startAgent();
+      agentStarting.catch(() => {}); // observed below, after the episode
+      const episodeAgent: EpisodeAgent = clusterConfirmed
+        ? {
+          init: async (c) => (await agentStarting)?.init(c),
+          nextAction: async (r) => (await agentStarting)!.nextAction(r),
+          onStep: async (st) => { await (await agentStarting)?.onStep?.(st); },
+        }
+        : (await agentStarting)!;
       const bridgeAbort = new AbortController();
       const onAbort = () => {
         const r = ctx.signal.reason as StopReason;
@@ -224,21 +283,28 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
         baseEnv: deps.env,
         secretValues: secretValues(config),
         prepared,
-        agent,
+        clusterConfirmed,
+        agent: episodeAgent,
         onOutput: (line, stream) => output.push(line, stream),
         onEvent: (ev) => {
           const e = ev as { type?: string; step?: number; api?: string | null; duration_ms?: number; submitted?: boolean; phase?: string };
-          if (e.type === 'initialized') void timeline('info', 'AIOpsLab initialized: app deployed, fault injected, workload started', { phase: 'init', duration_ms: since(tRun) });
+          // The next task's bridge starts while this run tears down (warmBridge.ts): its imports are done when that task comes.
+          if (e.type === 'phase' && e.phase === 'loop_done') void ctx.warm?.fill({ python: pre.python, aiopslabDir: pre.aiopslabDir, cluster });
+          else if (e.type === 'initialized') void timeline('info', 'AIOpsLab initialized: app deployed, fault injected, workload started', { phase: 'init', duration_ms: since(tRun) });
           else if (e.type === 'step') void timeline('info', `Step ${e.step}: ${e.api ?? 'unparsed reply'}${e.submitted ? ' (submitted)' : ''}`, { phase: 'step', step: e.step, api: e.api ?? null, duration_ms: e.duration_ms });
         },
         signal: bridgeAbort.signal,
       });
       ctx.signal.removeEventListener('abort', onAbort);
+      if (clusterConfirmed && !(await clusterConfirmed)) return { superseded: true, clean: ep.stopClean };
+      agent = (await agentStarting)!;
     } catch (e) {
       await output.flush();
       if (agent) await agent.finish({ status: 'failed', success: null, results: null, reward: null, outcome: null, error_type: isAppError(e) ? e.code : 'internal' }).catch(() => {});
+      ctx.onClusterDirty?.();
       await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
-      return fail(e, 'run');
+      await fail(e, 'run');
+      return { superseded: false };
     }
     await output.flush();
 
@@ -266,12 +332,14 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
       execution_time: Math.round(since(tRun)) / 1000,
       worker_id: ctx.workerId,
       cluster: cluster.name,
-      phase_durations_ms: ep.phaseDurationsMs,
+      // cluster_check_alongside_run: how long the check went on after the run had started.
+      phase_durations_ms: checkAlongsideMs === null ? ep.phaseDurationsMs : { ...ep.phaseDurationsMs, cluster_check_alongside_run: checkAlongsideMs },
     };
     // The runner judges cleanliness per outcome: a forced stop, a phase time limit, or a fault
     // AIOpsLab could not recover / clean up after (init, eval and teardown failures).
     const dirtyReason = ep.stopClean ? null : ep.stoppedBy ? `the run (${ep.outcome}) could not be stopped cleanly` : `AIOpsLab could not clean up after ${ep.outcome}`;
     if (dirtyReason) {
+      ctx.onClusterDirty?.();
       await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
       await timeline('warning', `Cluster ${cluster.name} marked dirty: ${dirtyReason}; it is recreated before the next task`, { phase: 'cleanup', cluster: cluster.name });
     }
@@ -284,5 +352,6 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
       results: ep.results, reward: typeof result.reward === 'number' ? result.reward : null, outcome: ep.outcome, error_type: errorType,
     }).catch((e) => log.warn({ err: (e as Error).message }, 'could not finish the conversation record'));
     await end({ status, result, errorType, errorDetails }, isConnectionError(ep.agentError) ? { requeue: 'the database was unavailable during the run' } : {});
+    return { superseded: false };
   }
 }

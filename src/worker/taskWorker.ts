@@ -4,6 +4,10 @@
  * the task is cancelled, times out, or its lease is lost. The loop never dies on errors: a
  * database outage is waited out with backoff.
  */
+import { resolveAiopslabPython } from '../bridge/aiopslabPython.js';
+import { WarmBridge } from '../bridge/warmBridge.js';
+import { workerFiles } from '../cluster/workerFiles.js';
+import { secretValues } from '../config.js';
 import { claimTask, type ClaimedTask } from '../queue/claimTask.js';
 import type { TaskRow } from '../queue/taskRecord.js';
 import { heartbeat, markWorkerOffline, registerWorker, type WorkerRow } from '../queue/workerRegistry.js';
@@ -31,8 +35,25 @@ export class TaskWorker {
   private lastRenewal = Date.now();
   private loopDone: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
+  /** The next task's bridge, started while this worker waits (warmBridge.ts); only for a worker's own kind cluster. */
+  private readonly warm: WarmBridge | null;
 
-  constructor(readonly opts: WorkerOptions, private readonly deps: PipelineDeps & { events: EventHub }) {}
+  constructor(readonly opts: WorkerOptions, private readonly deps: PipelineDeps & { events: EventHub }) {
+    this.warm = deps.clusters.backend === 'kind'
+      ? new WarmBridge({
+        workerDir: workerFiles(deps.config.stateDir, opts.id).dir, baseEnv: deps.env, secretValues: secretValues(deps.config),
+        onError: (e) => deps.logger.warn({ worker_id: opts.id, err: e.message }, 'could not start a bridge ahead of the next task'),
+      })
+      : null;
+  }
+
+  /** Starts the next task's bridge now, when the worker's cluster is there and AIOpsLab is configured. */
+  private warmUp(): void {
+    const cluster = this.deps.clusters.plannedHandle(this.opts.id);
+    const aiopslabDir = this.deps.config.aiopslabDir;
+    if (!this.warm || !cluster || !aiopslabDir || this.stopRequested) return;
+    void this.warm.fill({ python: resolveAiopslabPython(this.deps.config), aiopslabDir, cluster });
+  }
 
   get id(): string { return this.opts.id; }
 
@@ -103,6 +124,7 @@ export class TaskWorker {
 
   private async loop(): Promise<void> {
     let backoff = 500;
+    this.warmUp();
     while (!this.stopRequested) {
       try {
         this.state = 'idle';
@@ -117,7 +139,8 @@ export class TaskWorker {
           await this.waitForWork(this.deps.config.workerPollInterval * 1000);
           continue;
         }
-        await this.runTask(task);
+        // A cluster left dirty is recreated first: a bridge started now would be stopped unused.
+        if (!(await this.runTask(task)).clusterDirty) this.warmUp();
       } catch (e) {
         const level = isConnectionError(e) ? 'warn' : 'error';
         this.deps.logger[level]({ worker_id: this.opts.id, err: (e as Error).message }, 'worker loop error; retrying');
@@ -128,7 +151,7 @@ export class TaskWorker {
     this.state = 'stopped';
   }
 
-  private async runTask(task: ClaimedTask): Promise<void> {
+  private async runTask(task: ClaimedTask): Promise<{ clusterDirty: boolean }> {
     this.state = 'busy';
     this.currentTask = task;
     this.abort = new AbortController();
@@ -137,8 +160,13 @@ export class TaskWorker {
     // The worker's own timer, so a timeout is enforced even when the maintenance pass runs elsewhere.
     const deadline = new Date(task.started_at!).getTime() + task.timeout_minutes * 60_000;
     const timer = setTimeout(() => this.stopCurrent('timeout'), Math.max(0, deadline - Date.now()));
+    let clusterDirty = false;
     try {
-      await runClaimedTask(task, { workerId: this.opts.id, clusterDirty: task.worker_cluster_dirty, signal: this.abort.signal }, this.deps);
+      await runClaimedTask(task, {
+        workerId: this.opts.id, clusterDirty: task.worker_cluster_dirty, signal: this.abort.signal, warm: this.warm,
+        onClusterDirty: () => { clusterDirty = true; void this.warm?.discard(); },
+      }, this.deps);
+      return { clusterDirty };
     } finally {
       clearTimeout(timer);
       this.currentTask = null;
@@ -153,6 +181,7 @@ export class TaskWorker {
     if (!opts.drain) this.stopCurrent('shutdown');
     this.wake?.();
     await this.loopDone;
+    await this.warm?.close();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
     await markWorkerOffline(this.deps.pool, this.opts.id).catch(() => {});

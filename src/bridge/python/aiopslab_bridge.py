@@ -310,6 +310,7 @@ class Bridge:
         cluster = msg.get("cluster") or {}
 
         self.enter("startup", "startup_started")
+        use_work_dir(msg.get("work_dir"))
         use_private_temp_dir(msg.get("tmp_dir"))
         results_dir.mkdir(parents=True, exist_ok=True)
         prepare_import_path(aiopslab_dir)
@@ -583,6 +584,15 @@ def serialise_telemetry_ports(lock_dir):
         fn = TaskActions.__dict__.get(name)
         if isinstance(fn, staticmethod):
             setattr(TaskActions, name, staticmethod(locked(fn.__func__)))
+
+
+def use_work_dir(work_dir):
+    """A bridge kept warm between tasks was started in the worker's folder; the run works in the task's."""
+    if not work_dir:
+        return
+    os.makedirs(work_dir, exist_ok=True)
+    os.chdir(work_dir)
+    os.environ["PWD"] = work_dir
 
 
 def use_private_temp_dir(tmp_dir):
