@@ -207,10 +207,11 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     const prepared = await preparing;
     let early: RunOutcome | null = null;
     try {
-      if (prepared && planned && confirmedAs !== false) early = await runAndFinish(planned, prepared, confirmed);
+      if (prepared && planned && confirmedAs !== false && !ctx.signal.aborted) early = await runAndFinish(planned, prepared, confirmed);
     } finally {
       earlyRunStopped();
     }
+    if (!early) await prepared?.discard(); // not kept idle through the run that follows
     if (early && !early.superseded) return; // the early run was the task's run, and it has ended
     if (early) await timeline('info', 'The run started alongside the cluster check was stopped before the agent was called: the check found the cluster not reusable as it was', { phase: 'cluster' });
     let c: Awaited<ReturnType<ClusterProvider['ensure']>>;
