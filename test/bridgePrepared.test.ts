@@ -80,6 +80,26 @@ describe('a bridge started during the cluster check', () => {
     }
   });
 
+  it('is replaced by a fresh bridge when it dies after being adopted but before the run began', async () => {
+    const { prepared, workDir } = await start();
+    expect(await prepared.prepared).toBe(true);
+    const pid = prepared.pid!;
+    // Stopped, it cannot act on `run`; killed as soon as the run has adopted it (its kept events replayed).
+    process.kill(pid, 'SIGSTOP');
+    let killed = false;
+    const run = await h.run({
+      problemId: 'k8s_target_port-misconfig-detection-1', agent: new ScriptedAgent([submit('Yes')]), workDir, prepared,
+      onEvent: () => { if (!killed) { killed = true; process.kill(pid, 'SIGKILL'); } },
+    });
+    expect(killed).toBe(true);
+    expect(run.result.error).toBeNull();
+    expect(run.result.outcome).toBe('submitted');
+    const hellos = run.events.filter((e) => e.type === 'hello') as Array<{ pid: number }>;
+    expect(hellos.map((e) => e.pid)).toEqual([pid, expect.any(Number)]);
+    expect(hellos[1]!.pid).not.toBe(pid);
+    expect(run.output.some((o) => o.line.includes('exited (code none, signal SIGKILL) before the run began'))).toBe(true);
+  });
+
   it('leaves no process when it is never adopted (a failed check, a run stopped before it started)', async () => {
     const a = await start();
     expect(isAlive(a.prepared.pid)).toBe(true);

@@ -66,7 +66,7 @@ describe('a bridge kept warm between tasks', () => {
 
     await warm.fill(spec);
     process.kill(warm.pid!, 'SIGKILL');
-    await waitUntil(() => !isAlive(warm.pid));
+    await warm.heldExited();
     expect(await warm.take(spec)).toBeNull();
     expect(warmFolders()).toEqual([]);
   });

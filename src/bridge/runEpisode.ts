@@ -141,6 +141,8 @@ class EpisodeRun {
   private agentError: unknown | null = null;
   private stoppedBy: StopReason | null = null;
   private stopping = false;
+  /** The first stop asked for, even of a bridge that had already exited. */
+  private stopAsked: { reason: StopReason | null } | null = null;
   private signalled = false;
   private phaseTimedOut = false;
   private teardownFailedAfterAbort = false;
@@ -184,7 +186,6 @@ class EpisodeRun {
       this.mark('spawn');
       this.bridge = await launchBridge(launch, handlers);
     }
-    const bridge = this.bridge;
     this.startTimer('init', opts.timeouts.initSeconds, () => {
       if (!this.marks.has('init_done')) this.timeoutPhase(this.helloSeen ? 'init' : 'startup', `AIOpsLab init did not finish within ${opts.timeouts.initSeconds} s`);
     });
@@ -193,7 +194,20 @@ class EpisodeRun {
     opts.signal.addEventListener('abort', onAbort, { once: true });
     void opts.clusterConfirmed?.then((ok) => { if (!ok) void this.stop(null); });
     if (opts.signal.aborted) onAbort(); // aborted while the folders were being prepared
-    const exit = await bridge.exited;
+    let exit = await this.bridge.exited;
+    // A bridge started ahead that died before it began the run (killed, out of memory) is replaced, once.
+    if (this.preparedRun && !this.marks.has('startup_started') && !this.stopAsked && !opts.signal.aborted) {
+      opts.onOutput(`[the bridge started ahead of this task exited (code ${exit.code ?? 'none'}, signal ${exit.signal ?? 'none'}) before the run began; starting a fresh one]`, 'stderr');
+      this.preparedRun = false;
+      this.helloSeen = false;
+      this.error = null;
+      await this.ensureHomeKubeconfig();
+      this.bridge = await launchBridge(launch, handlers);
+      // Asked while the fresh one was starting (TypeScript cannot see that the await may set it).
+      const asked = this.stopAsked as { reason: StopReason | null } | null;
+      if (asked) void this.stop(asked.reason);
+      exit = await this.bridge.exited;
+    }
     opts.signal.removeEventListener('abort', onAbort);
     for (const t of this.timers.values()) clearTimeout(t);
     // Steps reported before the exit are observed before the result is handed back (bounded: an observer may hang).
@@ -395,6 +409,7 @@ class EpisodeRun {
 
   private async stop(reason: StopReason | null): Promise<void> {
     if (reason && !this.stoppedBy) this.stoppedBy = reason;
+    this.stopAsked ??= { reason };
     const bridge = this.bridge;
     if (!bridge || bridge.isExited() || this.stopping) return;
     this.stopping = true;

@@ -78,6 +78,11 @@ export class WarmBridge {
     return this.held?.bridge.pid;
   }
 
+  /** Resolves when the held bridge's process has exited (at once when none is held). */
+  async heldExited(): Promise<void> {
+    await this.held?.bridge.whenExited();
+  }
+
   /** Stops the held bridge, if any. */
   async discard(): Promise<void> {
     await this.filling;
