@@ -1,13 +1,13 @@
 /**
- * A task's bridge started while the worker is still checking its cluster, importing AIOpsLab
- * meanwhile: the Python start and the framework's imports (seconds with the real AIOpsLab) then
- * overlap the check instead of following it (bench/RESULTS.md, executor overhead).
+ * A task's bridge started before the task's run needs it — while the previous run tore down
+ * (warmBridge.ts) or alongside the cluster check — importing AIOpsLab meanwhile: the Python start
+ * and the framework's imports (seconds with the real AIOpsLab) then leave the task's path.
  *
- * Only the outcome of the check is missing when it starts: the cluster's names and paths are fixed
- * per worker. AIOpsLab's observer reads $HOME/.kube/config at import, so the run adopts this process
- * only when the check left that file as it was; otherwise (a cluster created or recreated, a new API
- * port) the process is stopped and the run starts a fresh one. Until adopted, its events are kept
- * and handed to the run in order; its output goes to the task's log from the start.
+ * The cluster's names and paths are fixed per worker, so nothing task-specific is missing at the
+ * start. AIOpsLab's observer reads $HOME/.kube/config at import, so a run adopts this process only
+ * while that file is as it was (a cluster created or recreated, a new API port: the process is
+ * stopped and the run starts a fresh one). Until adopted, its events are kept and handed to the run
+ * in order, and its output is kept until routed to a task's log.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -56,7 +56,7 @@ export interface EpisodeOptions {
   lockDir?: string;
   /** The name AIOpsLab records as the session's agent. */
   agentName?: string;
-  /** A bridge started (and importing AIOpsLab) during the cluster check; adopted when still valid, else stopped. */
+  /** A bridge started ahead of the run (preparedBridge.ts); adopted when still valid, else stopped. */
   prepared?: PreparedBridge | null;
   /**
    * The run started before the worker's cluster check ended (runTask.ts): AIOpsLab initialises
