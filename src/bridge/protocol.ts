@@ -151,7 +151,7 @@ export interface RunMessage {
   agent_name: string;
 }
 
-/** Import AIOpsLab now, while the worker checks its cluster; `run` follows once the cluster is ready. */
+/** Import AIOpsLab now, ahead of the task (preparedBridge.ts); `run` follows when a task adopts this bridge. */
 export interface PrepareMessage {
   type: 'prepare';
   protocol: number;

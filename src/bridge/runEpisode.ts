@@ -153,9 +153,9 @@ class EpisodeRun {
   private stepRunning = false;
   private agentReady: Promise<void> = Promise.resolve();
   private stepChain: Promise<void> = Promise.resolve();
-  /** The bridge was started during the cluster check (see preparedBridge.ts): `run` waits for its `prepared` marker. */
+  /** The bridge was started ahead of the run (see preparedBridge.ts): `run` waits for its `prepared` marker. */
   private preparedRun = false;
-  /** How long that bridge had been starting before the run adopted it (hidden behind the cluster check). */
+  /** How much of that bridge's start-up was done before the run adopted it (off the task's path). */
   private prestartedMs: number | null = null;
   private readonly timers = new Map<'init' | 'step' | 'teardown', NodeJS.Timeout>();
 

@@ -40,7 +40,8 @@ const specKey = (s: WarmBridgeSpec) => JSON.stringify([s.python, s.aiopslabDir, 
 interface Held {
   bridge: PreparedBridge;
   key: string;
-  dir: string;
+  /** The process has exited and its start-up folder is removed. */
+  gone: Promise<void>;
   timer: NodeJS.Timeout;
 }
 
@@ -107,8 +108,8 @@ export class WarmBridge {
     });
     if (!bridge) return;
     // Its folder holds only the start-up's temp files (a run works in its task's folder); it goes with the process.
-    void bridge.whenExited().then(() => rm(dir, { recursive: true, force: true })).catch(() => {});
-    const h: Held = { bridge, key: specKey(spec), dir, timer: setTimeout(() => void this.expire(h), this.o.maxAgeMs ?? MAX_AGE_MS) };
+    const gone = bridge.whenExited().then(() => rm(dir, { recursive: true, force: true })).catch(() => {});
+    const h: Held = { bridge, key: specKey(spec), gone, timer: setTimeout(() => void this.expire(h), this.o.maxAgeMs ?? MAX_AGE_MS) };
     h.timer.unref();
     if (this.closed) return void (await this.stop(h));
     this.held = h;
@@ -122,6 +123,6 @@ export class WarmBridge {
 
   private async stop(h: Held): Promise<void> {
     await h.bridge.discard();
-    await rm(h.dir, { recursive: true, force: true }).catch(() => {});
+    await h.gone;
   }
 }

@@ -89,6 +89,11 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   };
   const t0 = performance.now();
   const since = (t: number) => Math.round(performance.now() - t);
+  // Recreated before the next task; the worker is told so that it starts no bridge ahead for it.
+  const markClusterDirty = async () => {
+    ctx.onClusterDirty?.();
+    await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
+  };
   let agent: LlmAgent | null = null;
 
   // `requeue`: the run broke for a reason that is not the task's (the database went away); it goes
@@ -163,7 +168,8 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   if (ctx.signal.aborted) return end({ status: 'failed', result: null, errorType: null, errorDetails: null });
 
   // 2. The worker's cluster: reused, created, or recreated when dirty. When it is expected to be
-  // reused, the run starts at once on the bridge started alongside the check (preparedBridge.ts):
+  // reused, the run starts at once on a bridge started ahead (the worker's warm one, else one
+  // started alongside the check; preparedBridge.ts):
   // AIOpsLab initialises while the cluster is checked, and the agent waits for the check. Before
   // the check changes anything (a new kubeconfig, a repair) it stops that run, and the task then
   // runs afresh on the cluster as the check left it.
@@ -196,7 +202,7 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
   const checkCluster = async (dirty: boolean, beforeChange?: () => Promise<void>) => {
     const tCluster = performance.now();
     const c = await deps.clusters.ensure(ctx.workerId, dirty, { beforeChange });
-    if (dirty || ctx.clusterDirty) await setClusterDirty(pool, ctx.workerId, false);
+    if (dirty) await setClusterDirty(pool, ctx.workerId, false);
     await updateWorkerMetadata(pool, ctx.workerId, { kind_cluster: c.handle.name, kube_context: c.handle.context });
     await timeline('info', `Cluster ${c.handle.name} ${c.action}${c.reason ? ` (${c.reason})` : ''}`, { phase: 'cluster', action: c.action, cluster: c.handle.name, duration_ms: c.durationMs ?? since(tCluster) });
     return c;
@@ -302,8 +308,7 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     } catch (e) {
       await output.flush();
       if (agent) await agent.finish({ status: 'failed', success: null, results: null, reward: null, outcome: null, error_type: isAppError(e) ? e.code : 'internal' }).catch(() => {});
-      ctx.onClusterDirty?.();
-      await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
+      await markClusterDirty();
       await fail(e, 'run');
       return { superseded: false };
     }
@@ -340,8 +345,7 @@ export async function runClaimedTask(task: TaskRow, ctx: TaskRunContext, deps: P
     // AIOpsLab could not recover / clean up after (init, eval and teardown failures).
     const dirtyReason = ep.stopClean ? null : ep.stoppedBy ? `the run (${ep.outcome}) could not be stopped cleanly` : `AIOpsLab could not clean up after ${ep.outcome}`;
     if (dirtyReason) {
-      ctx.onClusterDirty?.();
-      await setClusterDirty(pool, ctx.workerId, true).catch(() => {});
+      await markClusterDirty();
       await timeline('warning', `Cluster ${cluster.name} marked dirty: ${dirtyReason}; it is recreated before the next task`, { phase: 'cleanup', cluster: cluster.name });
     }
     await timeline(status === 'completed' ? 'info' : 'warning',

@@ -7,7 +7,7 @@ error belong to AIOpsLab and its child processes; they are only ever logged, nev
 
 Conversation:
   bridge -> worker  hello {protocol}
-  worker -> bridge  [prepare {...}, then, once the worker's cluster is checked,] run {...} | list {}
+  worker -> bridge  [prepare {...}, then, when a task adopts this bridge,] run {...} | list {}
   bridge -> worker  phase / initialized / action_request / step / results / cleanup / error / problems / bye
   worker -> bridge  action_reply {step, text} | action_error {step, code, message} | stop {reason}
 
@@ -291,9 +291,9 @@ class Bridge:
     # -- ahead of the run --
 
     def prepare(self, msg):
-        """Import AIOpsLab while the worker is still checking its cluster (seconds with the real
-        framework). Its observer reads $HOME/.kube/config at import; the worker uses this process for
-        the run only if that file is unchanged by the check, else it stops it and starts another."""
+        """Import AIOpsLab ahead of the run (seconds with the real framework): while the previous run
+        tears down or the worker checks its cluster. Its observer reads $HOME/.kube/config at import;
+        the worker uses this process for a run only while that file is unchanged, else it stops it."""
         use_private_temp_dir(msg.get("tmp_dir"))
         prepare_import_path(msg.get("aiopslab_dir"))
         from aiopslab.orchestrator import Orchestrator  # noqa: F401  (the import is the point)
@@ -680,8 +680,8 @@ def serve(channel, bridge):
     if msg.get("type") == "prepare":
         if not before_run(bridge, bridge.prepare, msg):
             return EXIT_OK
-        # No time limit: the cluster check may take minutes; the worker sends run, or stops this
-        # process, or goes away (end of file: None).
+        # No time limit: a task may be claimed much later (the worker stops a bridge older than a
+        # minute); the worker sends run, or stops this process, or goes away (end of file: None).
         msg = bridge.commands.get()
         if msg is None:
             return EXIT_OK
