@@ -319,7 +319,8 @@ describe('pages', () => {
         await page.locator('.turn-waiting').waitFor();
         expect(await page.locator('button', { hasText: 'Cancel task' }).count()).toBe(1);
         await page.getByRole('link', { name: 'Summary' }).click();
-        // Still running: the bar is drawn from the timeline's phases so far.
+        // Still running: the bar is drawn from the timeline's phases so far (read once the timeline has loaded).
+        await page.locator('.phase-durations .legend li').nth(2).waitFor();
         expect(await page.locator('.phase-durations .legend li').allTextContents()).toEqual(['preflight 11 ms', 'cluster 48 s', 'init 39 s']);
         // No result yet: tokens and cost are the conversation's running totals.
         await page.locator('dl[aria-label="Usage so far"]').waitFor();
