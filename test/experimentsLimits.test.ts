@@ -137,15 +137,17 @@ describe('caps under simultaneous claims', () => {
     await workers('w-r-1', 'w-r-2', 'w-r-3');
     // The race, made certain: the worker rows are locked, so each claim statement takes its snapshot
     // (no task running yet) and then waits; and the check lock is held, so all three claims commit
-    // before any is checked.
+    // before any is checked. Three connections, as three processes: one process's claims share a
+    // statement, which never claims two tasks under one cap.
     const holder = await h.db.pool.connect();
+    const conns = await Promise.all([1, 2, 3].map(() => h.db.pool.connect()));
     const waiting = async () => (await h.db.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n;
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [CAP_CHECK_LOCK]);
       await holder.query('BEGIN');
       await holder.query(`SELECT id FROM workers WHERE id LIKE 'w-r-%' FOR UPDATE`);
-      const claims = Promise.all(['w-r-1', 'w-r-2', 'w-r-3'].map((w) => claimNext(h.db.pool, w)));
+      const claims = Promise.all(['w-r-1', 'w-r-2', 'w-r-3'].map((w, i) => claimNext(conns[i]!, w)));
       for (let i = 0; (await waiting()) < 3; i++) {
         if (i > 200) throw new Error('the three claims did not start');
         await new Promise((r) => setTimeout(r, 25));
@@ -162,6 +164,7 @@ describe('caps under simultaneous claims', () => {
       expect(await running()).toBe(1);
     } finally {
       holder.release();
+      for (const c of conns) c.release();
     }
     const back = await h.db.pool.query(`SELECT t.status, t.attempt, t.worker_id, l.message FROM tasks t JOIN task_logs l ON l.task_id = t.id AND l.context->>'phase' = 'unclaimed' ORDER BY t.id`);
     expect(back.rows).toHaveLength(2);

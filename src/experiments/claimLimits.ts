@@ -1,10 +1,11 @@
 /**
  * The claim-time limits (spend caps, experiment and global concurrency caps) are applied by the
- * claim's candidate search, `claim_candidate()` in migrations/0006. Simultaneous claims see the
+ * claim's candidate search, `claim_candidates()` in migrations/0007. Simultaneous claims see the
  * same counts, so that search alone could overshoot a concurrency cap by the number of claims
- * racing at that instant. A claim of a capped task is therefore checked again after its commit,
- * one check at a time (claimTask.ts): a claim that finds its cap exceeded hands its task back, so
- * the caps hold exactly. The SQL here serves that check.
+ * racing at that instant (one statement claims at most one capped task; statements of several
+ * processes race). A claim of a capped task is therefore checked again after its commit, one
+ * check at a time (claimTask.ts): a claim that finds its cap exceeded hands its task back, so the
+ * caps hold exactly. The SQL here serves that check.
  */
 
 /** The model a task's global limits match (migrations/0006): the resolved provider id when known, else the name given. */

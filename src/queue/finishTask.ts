@@ -3,9 +3,9 @@
  * (status running, worker_id = it), so a worker whose lease expired or whose task was cancelled
  * can never overwrite what happened meanwhile.
  */
-import { announceAfterCommit } from '../store/deferredEvents.js';
-import { queryPrepared } from '../store/preparedQuery.js';
+import pg from 'pg';
 import type { Queryable } from '../store/pool.js';
+import { coalescedFinish, runSteps } from './queueSteps.js';
 import type { TaskRow } from './taskRecord.js';
 
 export type FinalStatus = 'completed' | 'failed' | 'timeout';
@@ -19,39 +19,14 @@ export interface Finish {
   errorDetails: string | null;
 }
 
-/** Returns the updated task, or null when the worker no longer holds it. */
+/**
+ * Returns the updated task, or null when the worker no longer holds it. On a pool, the finish
+ * shares a statement with the other claims and finishes of the moment (queueSteps.ts); on a
+ * client it runs alone.
+ */
 export async function finishTask(db: Queryable, f: Finish): Promise<TaskRow | null> {
-  // Events are sent after the commit (see deferredEvents.ts).
-  const r = await queryPrepared<TaskRow & { notify_task: string; notify_worker: string | null; notify_log: string | null }>(db, 'finish_task',
-    `WITH defer AS (SELECT defer_notify()), t AS (
-       UPDATE tasks SET status = $3, result = $4, error_type = $5, error_details = $6,
-              completed_at = now(), lease_expires_at = NULL
-       FROM defer
-       WHERE id = $1 AND worker_id = $2 AND status = 'running'
-       RETURNING tasks.*, task_event(tasks) AS notify_task
-     ), w AS (
-       UPDATE workers SET status = CASE WHEN workers.status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now(),
-              tasks_completed = tasks_completed + (CASE WHEN $3 = 'completed' THEN 1 ELSE 0 END),
-              tasks_failed = tasks_failed + (CASE WHEN $3 = 'completed' THEN 0 ELSE 1 END)
-       FROM t WHERE workers.id = $2 AND workers.current_task_id = t.id
-       RETURNING worker_event(workers) AS notify_worker
-     ), l AS (
-       INSERT INTO task_logs (task_id, level, message, context)
-       SELECT id, CASE WHEN $3 = 'completed' THEN 'info' ELSE 'error' END,
-              'Task ' || $3 || COALESCE(': ' || $5, ''),
-              jsonb_build_object('phase', 'finished', 'status', $3::text, 'error_type', $5::text,
-                                 'run_ms', round(extract(epoch FROM (completed_at - started_at)) * 1000))
-       FROM t
-       RETURNING task_log_event(task_logs) AS notify_log
-     )
-     SELECT t.*, (SELECT notify_worker FROM w) AS notify_worker, (SELECT notify_log FROM l) AS notify_log FROM t`,
-    [f.taskId, f.workerId, f.status, f.result === null ? null : JSON.stringify(f.result), f.errorType, f.errorDetails],
-  );
-  if (!r.rows[0]) return null;
-  const { notify_task, notify_worker, notify_log, ...task } = r.rows[0];
-  // On a pool, not waited for: the worker goes on to its next claim while the events go out, in order.
-  await announceAfterCommit(db, [['task_events', notify_task], ['worker_events', notify_worker], ['task_log_events', notify_log]]);
-  return task as TaskRow;
+  if (db instanceof pg.Pool) return coalescedFinish(db, f);
+  return (await runSteps(db, [f], [])).finished[0]!;
 }
 
 /**

@@ -7,6 +7,7 @@
  * a time, so one bad submission never fails another.
  */
 import { randomUUID } from 'node:crypto';
+import { Coalescer } from '../store/coalescer.js';
 import type { Pool } from '../store/pool.js';
 import { queryPrepared } from '../store/preparedQuery.js';
 import { idempotentReplay, requestHash, submitTask, type NewTask } from './submitTask.js';
@@ -38,27 +39,14 @@ const INSERT_MANY = `
   SELECT * FROM t`;
 
 class SubmitBatcher {
-  private queue: Pending[] = [];
-  private inFlight = 0;
+  private readonly batches: Coalescer<Pending>;
 
-  constructor(private readonly pool: Pool) {}
-
-  submit(t: NewTask): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ t, resolve, reject });
-      this.pump();
-    });
+  constructor(private readonly pool: Pool) {
+    this.batches = new Coalescer((batch) => this.insert(batch), { maxInFlight: MAX_IN_FLIGHT, maxBatch: MAX_BATCH });
   }
 
-  private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.inFlight++;
-      void this.insert(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
+  submit(t: NewTask): Promise<Result> {
+    return new Promise((resolve, reject) => this.batches.add({ t, resolve, reject }));
   }
 
   private async insert(batch: Pending[]): Promise<void> {

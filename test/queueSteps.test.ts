@@ -1,0 +1,109 @@
+/**
+ * A process's claims and finishes of the same moment share one statement (src/queue/queueSteps.ts):
+ * each caller still gets exactly its own outcome.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { claimTask } from '../src/queue/claimTask.js';
+import { finishTask } from '../src/queue/finishTask.js';
+import type { TaskRow } from '../src/queue/taskRecord.js';
+import { registerWorker } from '../src/queue/workerRegistry.js';
+import { createPool, type Pool } from '../src/store/pool.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+let db: TestDatabase;
+/** A pool like the service's, counting the queue-step statements it is sent. */
+let pool: Pool;
+let statements = 0;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = createPool(db.url, 10);
+  const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+  (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+    if (typeof a[0] === 'object' && String((a[0] as { name?: string }).name).startsWith('queue_steps')) statements++;
+    return query(...a);
+  };
+});
+afterAll(async () => { await pool?.end(); await db?.drop(); });
+beforeEach(async () => {
+  await db.pool.query('TRUNCATE tasks CASCADE');
+  await db.pool.query('DELETE FROM workers');
+});
+
+async function tasks(problems: string[]): Promise<string[]> {
+  const r = await db.pool.query<{ id: string }>(
+    `INSERT INTO tasks (problem_id, priority, created_at) SELECT p, 5, now() + n * interval '1 ms' FROM unnest($1::text[]) WITH ORDINALITY AS x(p, n) RETURNING id`,
+    [problems]);
+  return r.rows.map((row) => row.id);
+}
+
+async function workers(ids: string[]): Promise<void> {
+  for (const id of ids) await registerWorker(db.pool, { id, backendType: 'kind', capabilities: {}, metadata: {}, instanceId: null, offlineAfterSeconds: 600 });
+}
+
+const claim = (workerId: string, supportedProblems: string[] = []) => claimTask(pool, { workerId, backendType: 'kind', supportedProblems, leaseSeconds: 60 });
+const finish = (t: TaskRow, result: Record<string, unknown> = {}) =>
+  finishTask(pool, { taskId: t.id, workerId: t.worker_id!, status: 'completed', result, errorType: null, errorDetails: null });
+
+describe('queue steps', () => {
+  it('claims of many workers at once: each gets its own task, in fewer statements than claims', async () => {
+    const ids = await tasks(Array.from({ length: 12 }, (_, i) => `steps-${i}`));
+    const names = Array.from({ length: 12 }, (_, i) => `steps-w-${i}`);
+    await workers(names);
+    statements = 0;
+    const got = await Promise.all(names.map((w) => claim(w)));
+    expect(got.every((t) => t !== null)).toBe(true);
+    expect(new Set(got.map((t) => t!.id)).size).toBe(12);
+    // Each task went to the worker that asked for it, and the workers' rows say so.
+    for (const t of got) expect(t!.worker_id).toBe(names[got.indexOf(t)]);
+    const held = await db.pool.query<{ id: string; current_task_id: string }>(`SELECT id, current_task_id FROM workers ORDER BY id`);
+    for (const row of held.rows) expect(got.find((t) => t!.worker_id === row.id)!.id).toBe(row.current_task_id);
+    expect(new Set(got.map((t) => t!.id))).toEqual(new Set(ids));
+    expect(statements).toBeLessThan(12);
+    // One timeline row per claim, none twice.
+    const logs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM task_logs WHERE context->>'phase' = 'claimed'`);
+    expect(logs.rows[0]!.n).toBe(12);
+    // Nothing left for a thirteenth worker.
+    await workers(['steps-w-late']);
+    expect(await claim('steps-w-late')).toBeNull();
+  });
+
+  it('a worker gets only tasks its filters allow, when workers with other filters claim in the same moment', async () => {
+    await tasks(['alpha-1', 'beta-1', 'alpha-2', 'beta-2']);
+    await workers(['f-alpha-1', 'f-beta-1', 'f-alpha-2', 'f-beta-2']);
+    const got = await Promise.all([claim('f-alpha-1', ['alpha-*']), claim('f-beta-1', ['beta-*']), claim('f-alpha-2', ['alpha-*']), claim('f-beta-2', ['beta-*'])]);
+    expect(got.map((t) => t?.problem_id)).toEqual(['alpha-1', 'beta-1', 'alpha-2', 'beta-2']);
+  });
+
+  it('a finish the database refuses fails alone; the claims and finishes sharing its statement stand', async () => {
+    await tasks(Array.from({ length: 8 }, (_, i) => `refuse-${i}`));
+    const names = Array.from({ length: 8 }, (_, i) => `refuse-w-${i}`);
+    await workers(names);
+    const held = await Promise.all(names.slice(0, 6).map((w) => claim(w)));
+    // PostgreSQL cannot store \u0000 in jsonb: the statement carrying it fails as a whole.
+    const outcomes = await Promise.allSettled([
+      ...held.slice(0, 5).map((t) => finish(t!)),
+      finish(held[5]!, { text: 'nul \u0000 byte' }),
+      claim(names[6]!),
+      claim(names[7]!),
+    ]);
+    expect(outcomes.slice(0, 5).map((o) => o.status === 'fulfilled' && (o.value as TaskRow | null)?.status)).toEqual(Array(5).fill('completed'));
+    expect(outcomes[5]!.status).toBe('rejected');
+    expect(outcomes.slice(6).map((o) => o.status === 'fulfilled' && (o.value as TaskRow | null)?.problem_id).sort()).toEqual(['refuse-6', 'refuse-7']);
+    const states = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM tasks GROUP BY 1 ORDER BY 1`);
+    expect(states.rows).toEqual([{ status: 'completed', n: 5 }, { status: 'running', n: 3 }]);
+    // The refused finish can be made again with a result the database takes.
+    expect((await finish(held[5]!, { text: 'fine' }))?.status).toBe('completed');
+  });
+
+  it('a finish of a task the worker no longer holds changes nothing, beside one that stands', async () => {
+    await tasks(['gone-1', 'gone-2']);
+    await workers(['gone-w-1', 'gone-w-2']);
+    const [a, b] = await Promise.all([claim('gone-w-1'), claim('gone-w-2')]);
+    await db.pool.query(`UPDATE tasks SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL WHERE id = $1`, [a!.id]);
+    const [fa, fb] = await Promise.all([finish(a!), finish(b!)]);
+    expect(fa).toBeNull();
+    expect(fb?.status).toBe('completed');
+    const r = await db.pool.query<{ status: string }>(`SELECT status FROM tasks WHERE id = $1`, [a!.id]);
+    expect(r.rows[0]!.status).toBe('cancelled');
+  });
+});
