@@ -8,7 +8,7 @@ import pg from 'pg';
 import { OVER_CONCURRENCY_CAP_SQL } from '../experiments/claimLimits.js';
 import type { Queryable } from '../store/pool.js';
 import { requeueTask } from './finishTask.js';
-import { CLAIM_RETRIES, coalescedClaim, runSteps } from './queueSteps.js';
+import { CapCheckFailed, CLAIM_RETRIES, coalescedClaim, runSteps } from './queueSteps.js';
 import type { TaskRow } from './taskRecord.js';
 
 export interface ClaimOptions {
@@ -36,7 +36,9 @@ export async function claimTask(db: Queryable, o: ClaimOptions): Promise<Claimed
   if (db instanceof pg.Pool) return coalescedClaim(db, o);
   for (let i = 0; i < CLAIM_RETRIES; i++) {
     const { claimed: [r] } = await runSteps(db, [], [o]);
-    if (r !== 'retry') return r!;
+    if (r === 'retry') continue;
+    if (r instanceof CapCheckFailed) throw r.error;
+    return r ?? null;
   }
   return null;
 }

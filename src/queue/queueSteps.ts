@@ -101,8 +101,13 @@ type StepRow = TaskRow & {
   concurrency_capped: boolean; worker_cluster_dirty: boolean | null; found: number | null;
 };
 
-/** A claim's outcome: the task, none left, or worth another try (see STEPS_SQL). */
-export type ClaimOutcome = ClaimedTask | null | 'retry';
+/** The post-claim cap check of a capped claim failed (the claim statement itself committed). */
+export class CapCheckFailed {
+  constructor(readonly error: unknown) {}
+}
+
+/** A claim's outcome: the task, none left, worth another try (see STEPS_SQL), or a failed cap check. */
+export type ClaimOutcome = ClaimedTask | null | 'retry' | CapCheckFailed;
 
 /** Runs finishes and claims (all with the same filters) in one statement; outcomes in input order. */
 export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimOptions[]): Promise<{ finished: Array<TaskRow | null>; claimed: ClaimOutcome[] }> {
@@ -133,12 +138,12 @@ export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimO
   }
   // On a pool, not waited for: the workers go on while the events go out, in order.
   await announceAfterCommit(db, events);
-  const stands = new Map<string, boolean>();
+  const stands = new Map<string, boolean | CapCheckFailed>();
   for (const c of claimedRows.values()) {
     if (!c.capped) continue;
     // Sent before the check, so a hand-back (announced by the triggers) is never seen before the claim.
     await sendDeferredEvents(db, c.events);
-    stands.set(c.task.id, await verifyWithinCaps(db, c.task.id, c.task.worker_id!));
+    stands.set(c.task.id, await verifyWithinCaps(db, c.task.id, c.task.worker_id!).catch((e: unknown) => new CapCheckFailed(e)));
   }
   // Found on the function's newer snapshot but not visible to the update, or a capped task left
   // for a later statement: the workers that got nothing try again.
@@ -147,8 +152,9 @@ export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimO
     finished: finishes.map((f) => finishedRows.get(f.taskId) ?? null),
     claimed: claims.map((c) => {
       const got = claimedRows.get(c.workerId);
-      if (got) return !got.capped || stands.get(got.task.id) ? got.task : 'retry';
-      return missed ? 'retry' : null;
+      if (!got) return missed ? 'retry' : null;
+      const stand = got.capped ? stands.get(got.task.id)! : true;
+      return stand === true ? got.task : stand === false ? 'retry' : stand;
     }),
   };
 }
@@ -176,7 +182,8 @@ async function runStepBatch(pool: pg.Pool, batch: Step[], again: (s: Step) => vo
   try {
     out = await runSteps(pool, finishes.map((s) => s.f), claims.map((s) => s.o));
   } catch (e) {
-    // One step the database refuses (say, a result it cannot store) must not fail the others.
+    // The statement failed, so nothing of it committed. One step the database refuses (say, a
+    // result it cannot store) must not fail the others: each is made again on its own.
     if (batch.length === 1) batch[0]!.reject(e);
     else await Promise.all(batch.map((s) => runStepBatch(pool, [s], again)));
     return;
@@ -184,9 +191,14 @@ async function runStepBatch(pool: pg.Pool, batch: Step[], again: (s: Step) => vo
   finishes.forEach((s, i) => s.resolve(out.finished[i]!));
   claims.forEach((s, i) => {
     const got = out.claimed[i]!;
-    if (got !== 'retry') s.resolve(got);
-    else if (++s.tries < CLAIM_RETRIES) again(s);
-    else s.resolve(null);
+    if (got === 'retry') {
+      if (++s.tries < CLAIM_RETRIES) again(s);
+      else s.resolve(null);
+    } else if (got instanceof CapCheckFailed) {
+      s.reject(got.error);
+    } else {
+      s.resolve(got);
+    }
   });
 }
 

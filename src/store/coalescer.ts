@@ -2,8 +2,8 @@
  * Calls that arrive together run together: while a statement is in flight, the calls that come
  * in wait and then go as one batch (one statement, one commit). A lone call goes at once, alone,
  * so nothing waits when the system is idle; under load, batches grow by themselves. Submissions,
- * claims and finishes use it (bench/RESULTS.md: per statement, not per row, was where the
- * server's time went).
+ * claims and finishes use it (bench/RESULTS.md: much of the server's time for each of them went
+ * per statement and per commit, not per row).
  */
 export interface CoalescerOptions<T> {
   /** Batches in flight at once; more calls wait for the next free slot. */
