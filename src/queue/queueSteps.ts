@@ -120,7 +120,9 @@ export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimO
     claims.map((c) => c.workerId), o?.backendType ?? '', o?.leaseSeconds ?? 0, patterns,
   ]);
   const finishedRows = new Map<string, TaskRow>();
-  const claimedRows = new Map<string, { task: ClaimedTask; capped: boolean; events: DeferredEvent[] }>();
+  // Each claiming worker's outcome; a capped claim is checked below, after its events are out.
+  const outcomes = new Map<string, ClaimOutcome>();
+  const capped: Array<{ task: ClaimedTask; events: DeferredEvent[] }> = [];
   const events: DeferredEvent[] = [];
   let found = 0;
   for (const row of r.rows) {
@@ -131,31 +133,27 @@ export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimO
     if (step === 'finish') {
       finishedRows.set(task.id, task as TaskRow);
       events.push(...own);
-    } else {
-      claimedRows.set(task.worker_id!, { task: { ...task, worker_cluster_dirty: worker_cluster_dirty ?? false } as ClaimedTask, capped: concurrency_capped, events: own });
-      if (!concurrency_capped) events.push(...own);
+      continue;
     }
-  }
-  // On a pool, not waited for: the workers go on while the events go out, in order.
-  await announceAfterCommit(db, events);
-  const stands = new Map<string, boolean | CapCheckFailed>();
-  for (const c of claimedRows.values()) {
-    if (!c.capped) continue;
-    // Sent before the check, so a hand-back (announced by the triggers) is never seen before the claim.
-    await sendDeferredEvents(db, c.events);
-    stands.set(c.task.id, await verifyWithinCaps(db, c.task.id, c.task.worker_id!).catch((e: unknown) => new CapCheckFailed(e)));
+    const claimed = { ...task, worker_cluster_dirty: worker_cluster_dirty ?? false } as ClaimedTask;
+    outcomes.set(claimed.worker_id!, claimed);
+    if (concurrency_capped) capped.push({ task: claimed, events: own });
+    else events.push(...own);
   }
   // Found on the function's newer snapshot but not visible to the update, or a capped task left
   // for a later statement: the workers that got nothing try again.
-  const missed = found > claimedRows.size;
+  const missed = found > outcomes.size;
+  // On a pool, not waited for: the workers go on while the events go out, in order.
+  await announceAfterCommit(db, events);
+  for (const c of capped) {
+    // Sent before the check, so a hand-back (announced by the triggers) is never seen before the claim.
+    await sendDeferredEvents(db, c.events);
+    const stands = await verifyWithinCaps(db, c.task.id, c.task.worker_id!).catch((e: unknown) => new CapCheckFailed(e));
+    if (stands !== true) outcomes.set(c.task.worker_id!, stands === false ? 'retry' : stands);
+  }
   return {
     finished: finishes.map((f) => finishedRows.get(f.taskId) ?? null),
-    claimed: claims.map((c) => {
-      const got = claimedRows.get(c.workerId);
-      if (!got) return missed ? 'retry' : null;
-      const stand = got.capped ? stands.get(got.task.id)! : true;
-      return stand === true ? got.task : stand === false ? 'retry' : stand;
-    }),
+    claimed: claims.map((c) => outcomes.get(c.workerId) ?? (missed ? 'retry' : null)),
   };
 }
 
