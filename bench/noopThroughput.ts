@@ -8,9 +8,16 @@ import { loadConfig } from '../src/config.js';
 import { EventHub } from '../src/store/eventHub.js';
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
+import { cpuPer, cpuReader, type CpuReader } from './cpuTime.js';
 import { installGraphileSchema, startGraphileRunner } from './graphileSide.js';
 import { startNoopWorkers } from './noopWorkers.js';
 import { median, round } from './stats.js';
+
+interface Drain { seconds: number; fillMs: number; retries: number; cpu: { node: number; server: number | null } }
+
+function reading(cpu: CpuReader): { node: number; server: number | null } {
+  return { node: cpu.node(), server: cpu.server() };
+}
 
 export interface ThroughputOptions {
   tasks: number;
@@ -36,8 +43,9 @@ export const BULK_SUBMIT_SQL = `
   INSERT INTO task_logs (task_id, level, message, context)
   SELECT id, 'info', 'Task created', jsonb_build_object('phase', 'created', 'problem_id', problem_id, 'parameters', parameters) FROM t`;
 
-async function drainOurs(server: BenchServer, o: ThroughputOptions, round: number, analyze = false): Promise<{ seconds: number; fillMs: number; retries: number }> {
+async function drainOurs(server: BenchServer, o: ThroughputOptions, round: number, analyze = false): Promise<Drain> {
   const db = await server.createProductDatabase(`throughput_${round}`);
+  const cpu = await cpuReader(db.pool);
   const events = new EventHub(db.url);
   await events.start();
   let done = 0;
@@ -57,15 +65,18 @@ async function drainOurs(server: BenchServer, o: ThroughputOptions, round: numbe
       await db.pool.query(BULK_SUBMIT_SQL, [o.tasks]);
       await db.pool.query('ANALYZE tasks');
     }
+    let c1 = reading(cpu);
     const t0 = performance.now();
     if (analyze) workers = await start();
     else await db.pool.query(BULK_SUBMIT_SQL, [o.tasks]);
     const t1 = analyze ? t0 : performance.now();
+    if (!analyze) c1 = reading(cpu);
     await all;
     const t2 = performance.now();
+    const c2 = reading(cpu);
     const left = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE status <> 'completed'`);
     if (left.rows[0]!.n !== 0) throw new Error(`${left.rows[0]!.n} tasks not completed after the drain`);
-    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: workers!.finishRetries() };
+    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: workers!.finishRetries(), cpu: cpuPer(o.tasks, c1, c2) };
   } finally {
     await workers?.stop();
     await events.stop();
@@ -73,8 +84,9 @@ async function drainOurs(server: BenchServer, o: ThroughputOptions, round: numbe
   }
 }
 
-async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: number, analyze = false): Promise<{ seconds: number; fillMs: number; retries: number }> {
+async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: number, analyze = false): Promise<Drain> {
   const db = await server.createEmptyDatabase(`throughput_graphile_${round}`);
+  const cpu = await cpuReader(db.pool);
   await installGraphileSchema(db.url);
   let done = 0;
   let resolveAll!: () => void;
@@ -88,6 +100,7 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
     await fill();
     await db.pool.query('ANALYZE graphile_worker._private_jobs');
   }
+  let c1 = reading(cpu);
   const t0 = performance.now();
   const g = await startGraphileRunner({ connectionString: db.url, concurrency: o.workers, onStart: () => {} });
   g.runner.events.on('job:complete', () => { if (++done === o.tasks) resolveAll(); });
@@ -95,19 +108,26 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
     // add_jobs: graphile-worker's own bulk insert (one NOTIFY for the batch).
     if (!analyze) await fill();
     const t1 = analyze ? t0 : performance.now();
+    if (!analyze) c1 = reading(cpu);
     await all;
     const t2 = performance.now();
-    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: 0 };
+    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: 0, cpu: cpuPer(o.tasks, c1, reading(cpu)) };
   } finally {
     await g.stop();
     await db.drop();
   }
 }
 
+function serverMedian(cpus: Drain['cpu'][]): number | null {
+  const known = cpus.map((c) => c.server).filter((v): v is number => v !== null);
+  return known.length === cpus.length && known.length > 0 ? round(median(known), 3) : null;
+}
+
 export async function benchNoopThroughput(server: BenchServer, o: ThroughputOptions, b: BenchOptions): Promise<BenchResult> {
   const ours: number[] = [];
   const theirs: number[] = [];
   const fill: { ours: number[]; graphile: number[] } = { ours: [], graphile: [] };
+  const cpu: { ours: Drain['cpu'][]; graphile: Drain['cpu'][] } = { ours: [], graphile: [] };
   let retries = 0;
   for (let r = 0; r < o.rounds; r++) {
     // Alternate who goes first, so drift in the machine's load does not favour one side.
@@ -116,6 +136,7 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
       const res = side === 'ours' ? await drainOurs(server, o, r) : await drainGraphile(server, o, r);
       (side === 'ours' ? ours : theirs).push(o.tasks / res.seconds);
       fill[side].push(res.fillMs);
+      cpu[side].push(res.cpu);
       retries += res.retries;
       b.log(`  round ${r + 1} ${side}: ${Math.round(o.tasks / res.seconds)} tasks/s`);
     }
@@ -142,6 +163,12 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
       ours_rounds: ours.map((v) => round(v, 0)), graphile_rounds: theirs.map((v) => round(v, 0)),
       fill_ms: { ours: round(median(fill.ours), 1), graphile: round(median(fill.graphile), 1) },
       ours_finish_retries: retries,
+      // Where the time of a task went, in the measured rounds (median): this process (workers,
+      // client library, event fan-out) and the database server (every process of it on this host).
+      cpu_ms_per_task: {
+        ours: { node: round(median(cpu.ours.map((c) => c.node)), 3), server: serverMedian(cpu.ours) },
+        graphile: { node: round(median(cpu.graphile.map((c) => c.node)), 3), server: serverMedian(cpu.graphile) },
+      },
       ...(analyzed.ours.length ? {
         analysed_before_drain: {
           rounds: analyzed.ours.length, ours_tasks_per_s: round(median(analyzed.ours), 0), graphile_jobs_per_s: round(median(analyzed.graphile), 0),

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchApi, listFilters } from '../bench/apiBench.js';
 import { openBenchServer, type BenchServer } from '../bench/benchDatabase.js';
 import type { BenchOptions, BenchResult } from '../bench/benchResult.js';
+import { cpuReader } from '../bench/cpuTime.js';
 import { benchConversationAppend, messageText, windowsFor } from '../bench/conversationAppend.js';
 import { benchExecutorOverhead } from '../bench/executorOverhead.js';
 import { benchExport, rssHalves, seedConversations, MESSAGES_PER_CONVERSATION } from '../bench/exportBench.js';
@@ -54,6 +55,29 @@ describe('queue benchmarks', () => {
     wellFormed(r);
     expect(r.data.ours_tasks_per_s).toBeGreaterThan(0);
     expect(r.data.graphile_jobs_per_s).toBeGreaterThan(0);
+    // The test server runs on this host, so its share is known for both sides.
+    const cpu = r.data.cpu_ms_per_task as Record<'ours' | 'graphile', { node: number; server: number | null }>;
+    for (const side of ['ours', 'graphile'] as const) {
+      expect(cpu[side].node, side).toBeGreaterThan(0);
+      expect(cpu[side].server, side).toBeTypeOf('number');
+    }
+  });
+
+  it('CPU time: work done by the server is counted as the server\'s, not this process\'s', async () => {
+    const db = await server.createProductDatabase('cpu_reader');
+    try {
+      const cpu = await cpuReader(db.pool);
+      const before = { node: cpu.node(), server: cpu.server()! };
+      expect(before.server).toBeTypeOf('number');
+      // A query that keeps one backend busy for a while and sends back one row.
+      await db.pool.query('SELECT count(*) FROM generate_series(1, 3000000) AS i WHERE i % 7 = 3');
+      const server = cpu.server()! - before.server;
+      const node = cpu.node() - before.node;
+      expect(server).toBeGreaterThan(50);
+      expect(server).toBeGreaterThan(node * 5);
+    } finally {
+      await db.drop();
+    }
   });
 });
 

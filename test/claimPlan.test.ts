@@ -19,11 +19,11 @@ const BACKLOG = 3000;
 /** More than the five custom plans PostgreSQL makes before it may switch to a generic one. */
 const CLAIMS = 12;
 
-async function fill(prefix: string): Promise<void> {
+async function fill(prefix: string, priority = 5): Promise<void> {
   await db.pool.query(
     `INSERT INTO tasks (problem_id, priority, parameters, timeout_minutes, max_steps, max_attempts)
-     SELECT $1, 5, '{"agent_config": {"model": "openai/gpt-4o-mini"}}', 30, 10, 2 FROM generate_series(1, $2::int) AS i`,
-    [prefix, BACKLOG],
+     SELECT $1, $3, '{"agent_config": {"model": "openai/gpt-4o-mini"}}', 30, 10, 2 FROM generate_series(1, $2::int) AS i`,
+    [prefix, BACKLOG, priority],
   );
 }
 
@@ -77,6 +77,32 @@ describe('claim plan', () => {
       await registerWorker(db.pool, { id, backendType: 'kind', capabilities: {}, metadata: {}, instanceId: null, offlineAfterSeconds: 600 });
     }
   });
+
+  // 3,000 tasks that ran before, each with a live entry in the index of tasks with a worker and a
+  // dead one in the indexes of running tasks (no vacuum on this table meanwhile), analysed before
+  // they ran (to the planner the index of tasks with a worker looks empty) or after (the indexes of
+  // running tasks do). They come last in claim order (lower priority): the claims do not walk them.
+  for (const analysed of ['before', 'after'] as const) {
+    it(`finishes a task by its id, not by walking the index entries of tasks that ran before (analysed ${analysed} they ran)`, async () => {
+      await db.pool.query('TRUNCATE tasks CASCADE');
+      await db.pool.query('ALTER TABLE tasks SET (autovacuum_enabled = false)');
+      try {
+        await fill('plan-d1', 1);
+        if (analysed === 'before') await db.pool.query('ANALYZE tasks');
+        await db.pool.query(`UPDATE tasks SET status = 'running', worker_id = 'plan-all', started_at = now(), lease_expires_at = now() + interval '1 hour'`);
+        await db.pool.query(`UPDATE tasks SET status = 'completed', completed_at = now(), lease_expires_at = NULL`);
+        await fill('plan-d2');
+        for (const generic of [false, true]) {
+          if (generic && analysed === 'after') await db.pool.query('ANALYZE tasks');
+          const reads = await claimMany('plan-all', [], generic);
+          expect(reads.seqTuples, 'rows read by sequential scans').toBe(0);
+          expect(reads.indexTuples / CLAIMS, `index entries read per claim and finish${generic ? ' (generic plan)' : ''}`).toBeLessThan(100);
+        }
+      } finally {
+        await db.pool.query('ALTER TABLE tasks RESET (autovacuum_enabled)');
+      }
+    });
+  }
 
   for (const analysed of [false, true]) {
     it(`reads a few rows per claim from a ${BACKLOG}-task backlog ${analysed ? 'with fresh statistics (generic plan)' : 'submitted since the last ANALYZE'}`, async () => {

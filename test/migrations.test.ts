@@ -4,7 +4,7 @@ import pg from 'pg';
 import { migrate, loadMigrations } from '../src/store/migrate.js';
 import { createPool } from '../src/store/pool.js';
 import { withDatabase } from './helpers/globalSetup.js';
-import { pgServerUrl } from './helpers/database.js';
+import { createTestDatabase, pgServerUrl } from './helpers/database.js';
 
 describe('migrations', () => {
   const name = `aiopslab_t_${randomBytes(6).toString('hex')}`;
@@ -38,5 +38,35 @@ describe('migrations', () => {
     expect(naive.rows).toEqual([]);
     await a.end();
     await b.end();
+  });
+
+  // migrations/0008 rewrote three identifier checks to be cheaper to evaluate; each must accept
+  // exactly what its original pattern accepted.
+  it('identifier checks accept exactly what their original patterns did', async () => {
+    const db = await createTestDatabase();
+    try {
+      const checks = [
+        { constraint: 'tasks_problem_id_check', original: '^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$', insert: 'INSERT INTO tasks (problem_id) VALUES ($1)' },
+        { constraint: 'workers_id_check', original: '^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$', insert: `INSERT INTO workers (id, backend_type) VALUES ($1, 'kind')` },
+        {
+          constraint: 'experiments_name_check', original: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+          insert: `INSERT INTO experiments (name, problem_selectors, problem_ids, models, repeats) VALUES ($1, '{}', '{p}', '{m}', 1)`,
+        },
+      ];
+      const samples = new Set(['a', 'Z', '7', 'ab', 'a-b', 'a_b', 'a.b', 'a-', '-a', '_a', '.a', 'a_', 'a b', 'a\n', 'é', 'aé', 'A-9', '9-a',
+        'k8s_target_port-misconfig-detection-1', ...[2, 47, 48, 49, 127, 128, 129, 254, 255, 256].flatMap((n) => ['a'.repeat(n), `${'a'.repeat(n - 1)}-`])]);
+      for (const c of checks) {
+        for (const sample of samples) {
+          const expected = (await db.pool.query<{ ok: boolean }>('SELECT $1::text ~ $2 AS ok', [sample, c.original])).rows[0]!.ok;
+          const accepted = await db.pool.query(c.insert, [sample]).then(() => true, (e: { code?: string; constraint?: string }) => {
+            if (e.code === '23514' && e.constraint === c.constraint) return false;
+            throw e;
+          });
+          expect(accepted, `${c.constraint} on ${JSON.stringify(sample)}`).toBe(expected);
+        }
+      }
+    } finally {
+      await db.drop();
+    }
   });
 });

@@ -14,12 +14,18 @@ let db: TestDatabase;
 /** A pool like the service's, counting the queue-step statements it is sent. */
 let pool: Pool;
 let statements = 0;
+/** Names of the queue-step statements sent, in order (which halves each ran). */
+let sent: string[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   pool = createPool(db.url, 10);
   const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
   (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-    if (typeof a[0] === 'object' && String((a[0] as { name?: string }).name).startsWith('queue_steps')) statements++;
+    const name = typeof a[0] === 'object' ? String((a[0] as { name?: string }).name) : '';
+    if (/^queue_(steps|claims|finishes)_/.test(name)) {
+      statements++;
+      sent.push(name.replace(/_\d+$/, ''));
+    }
     return query(...a);
   };
 });
@@ -58,6 +64,7 @@ describe('queue steps', () => {
     const held = await db.pool.query<{ id: string; current_task_id: string }>(`SELECT id, current_task_id FROM workers ORDER BY id`);
     for (const row of held.rows) expect(got.find((t) => t!.worker_id === row.id)!.id).toBe(row.current_task_id);
     expect(new Set(got.map((t) => t!.id))).toEqual(new Set(ids));
+    expect(statements).toBeGreaterThan(0);
     expect(statements).toBeLessThan(12);
     // One timeline row per claim, none twice.
     const logs = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM task_logs WHERE context->>'phase' = 'claimed'`);
@@ -93,6 +100,60 @@ describe('queue steps', () => {
     expect(states.rows).toEqual([{ status: 'completed', n: 5 }, { status: 'running', n: 3 }]);
     // The refused finish can be made again with a result the database takes.
     expect((await finish(held[5]!, { text: 'fine' }))?.status).toBe('completed');
+  });
+
+  it('finishes and claims of the same moment share a statement; a lone step runs only its own half', async () => {
+    await tasks(Array.from({ length: 8 }, (_, i) => `mix-${i}`));
+    const names = Array.from({ length: 8 }, (_, i) => `mix-w-${i}`);
+    await workers(names);
+    sent = [];
+    const lone = await claim(names[0]!);
+    expect(sent).toEqual(['queue_claims']);
+    sent = [];
+    expect((await finish(lone!))?.status).toBe('completed');
+    expect(sent).toEqual(['queue_finishes']);
+    const held = await Promise.all(names.slice(1, 4).map((w) => claim(w)));
+    sent = [];
+    const [f1, f2, f3, c1, c2, c3, c4] = await Promise.all([...held.map((t) => finish(t!)), ...names.slice(4).map((w) => claim(w))]);
+    expect([f1, f2, f3].map((t) => t?.status)).toEqual(['completed', 'completed', 'completed']);
+    expect([c1, c2, c3, c4].map((t) => t?.worker_id)).toEqual(names.slice(4));
+    expect(sent).toContain('queue_steps');
+    const states = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM tasks GROUP BY 1 ORDER BY 1`);
+    expect(states.rows).toEqual([{ status: 'completed', n: 4 }, { status: 'running', n: 4 }]);
+    const idle = await db.pool.query<{ id: string }>(`SELECT id FROM workers WHERE current_task_id IS NULL ORDER BY id`);
+    expect(idle.rows.map((r) => r.id)).toEqual(names.slice(0, 4));
+  });
+
+  it('a worker\'s row changes in place: claims and finishes write no index entries for it', async () => {
+    await tasks(['hot-1', 'hot-2', 'hot-3']);
+    await workers(['hot-w']);
+    const read = async () => {
+      await db.pool.query('SELECT pg_stat_clear_snapshot()');
+      const r = await db.pool.query<{ upd: number; hot: number }>(
+        `SELECT n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = 'workers'`);
+      return r.rows[0]!;
+    };
+    // On one connection, whose counters are flushed as soon as it goes idle (as in claimPlan.test.ts).
+    const c = await pool.connect();
+    try {
+      await c.query('SELECT pg_stat_force_next_flush()');
+      await new Promise((r) => setTimeout(r, 200));
+      const before = await read();
+      for (let i = 0; i < 3; i++) {
+        const t = await claimTask(c, { workerId: 'hot-w', backendType: 'kind', supportedProblems: [], leaseSeconds: 60 });
+        await finishTask(c, { taskId: t!.id, workerId: 'hot-w', status: 'completed', result: {}, errorType: null, errorDetails: null });
+      }
+      await c.query('SELECT pg_stat_force_next_flush()');
+      let after = await read();
+      for (let i = 0; i < 50 && after.upd - before.upd < 6; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await read();
+      }
+      expect(after.upd - before.upd).toBe(6);
+      expect(after.hot - before.hot).toBe(6);
+    } finally {
+      c.release();
+    }
   });
 
   it('a finish of a task the worker no longer holds changes nothing, beside one that stands', async () => {

@@ -6,9 +6,9 @@
  * in one statement cost a fraction as much per task. On a pool, a worker's claim or finish joins
  * the next statement (store/coalescer.ts: a lone step goes at once); on a client it runs alone.
  *
- * Both halves run in every statement, one of them often empty. They never touch the same rows: a
- * worker has at most one step in a statement (its claim follows its finish), a finish changes a
- * running task and a claim a pending one.
+ * A statement runs the halves it has steps for. They never touch the same rows: a worker has at
+ * most one step in a statement (its claim follows its finish), a finish changes a running task and
+ * a claim a pending one.
  */
 import pg from 'pg';
 import { concurrencyCappedExpression } from '../experiments/claimLimits.js';
@@ -21,10 +21,10 @@ import type { Finish } from './finishTask.js';
 import type { TaskRow } from './taskRecord.js';
 
 /**
- * $1: the finishes, a JSON array, each for a different task; a finish whose worker no longer holds
- * its task changes nothing and returns no row.
- * $2: the claiming workers, in the order they asked, all with the same filters ($3 backend,
- * $4 lease seconds, $5 LIKE patterns or NULL): each free one gets the next task
+ * {finishes}: a JSON array, each for a different task; a finish whose worker no longer holds its
+ * task changes nothing and returns no row.
+ * {workers}: the claiming workers, in the order they asked, all with the same filters ({backend},
+ * {lease} seconds, {patterns}: LIKE patterns or NULL): each free one gets the next task
  * `claim_candidates()` (migrations/0007) found and locked. That function runs on a newer snapshot
  * than this statement, so a task submitted in between can be found there but not updated here;
  * and of several tasks under a concurrency cap only the first is claimed (the post-claim check
@@ -33,17 +33,22 @@ import type { TaskRow } from './taskRecord.js';
  * Events are returned, to be sent after the commit (see deferredEvents.ts).
  * Every join to `tasks` looks its few rows up by id (an array of them, or one at a time behind a
  * LIMIT that keeps the planner from turning it into a join): joined to a set of unknown size, the
- * planner may read the whole table instead (test/claimPlan.test.ts).
+ * planner may read the whole table instead (test/claimPlan.test.ts). A finish must not let the
+ * planner prove the predicate of a partial index either: with statistics taken before those tasks
+ * ran, the index of running tasks (its dead entries) or of tasks with a worker looks empty, and
+ * the planner walked all of it instead of looking the finished tasks up by id. So the status is
+ * compared with a column of the materialised input, not with the constant 'running', and the
+ * worker with IS NOT DISTINCT FROM, which (unlike =) does not imply worker_id IS NOT NULL.
  */
-const STEPS_SQL = `WITH defer AS (SELECT defer_notify()), finishes AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb)
+const FINISH_CTES = `finishes AS MATERIALIZED (
+       SELECT *, 'running'::text AS running FROM jsonb_to_recordset({finishes}::jsonb)
          AS i(task_id uuid, worker_id text, status text, result jsonb, error_type text, error_details text)
      ), finished AS (
        UPDATE tasks SET status = i.status, result = i.result, error_type = i.error_type, error_details = i.error_details,
               completed_at = now(), lease_expires_at = NULL
        FROM finishes i, defer
        WHERE tasks.id = ANY(ARRAY(SELECT task_id FROM finishes))
-         AND tasks.id = i.task_id AND tasks.worker_id = i.worker_id AND tasks.status = 'running'
+         AND tasks.id = i.task_id AND tasks.worker_id IS NOT DISTINCT FROM i.worker_id AND tasks.status = i.running
        RETURNING tasks.*, task_event(tasks) AS notify_task, false AS concurrency_capped
      ), freed AS (
        UPDATE workers SET status = CASE WHEN workers.status = 'offline' THEN 'offline' ELSE 'idle' END, current_task_id = NULL, last_heartbeat = now(),
@@ -59,12 +64,14 @@ const STEPS_SQL = `WITH defer AS (SELECT defer_notify()), finishes AS (
                                  'run_ms', round(extract(epoch FROM (completed_at - started_at)) * 1000))
        FROM finished
        RETURNING task_id, task_log_event(task_logs) AS notify_log
-     ), free AS (
+     )`;
+
+const CLAIM_CTES = `free AS (
        SELECT w.id, row_number() OVER (ORDER BY x.ord) AS n
-         FROM unnest($2::text[]) WITH ORDINALITY AS x(id, ord) JOIN workers w ON w.id = x.id
+         FROM unnest({workers}::text[]) WITH ORDINALITY AS x(id, ord) JOIN workers w ON w.id = x.id
         WHERE w.current_task_id IS NULL
      ), found AS (
-       SELECT f.id, f.ord FROM unnest(claim_candidates($3, $5::text[], (SELECT count(*)::int FROM free))) WITH ORDINALITY AS f(id, ord)
+       SELECT f.id, f.ord FROM unnest(claim_candidates({backend}, {patterns}::text[], (SELECT count(*)::int FROM free))) WITH ORDINALITY AS f(id, ord)
      ), ranked AS (
        SELECT t.id, f.ord, t.capped
          FROM found f, LATERAL (SELECT t.id, ${concurrencyCappedExpression('t')} AS capped FROM tasks t WHERE t.id = f.id LIMIT 1) t
@@ -74,7 +81,7 @@ const STEPS_SQL = `WITH defer AS (SELECT defer_notify()), finishes AS (
         WHERE NOT capped OR capped_before = 1
      ), claimed AS (
        UPDATE tasks t SET status = 'running', worker_id = free.id, started_at = now(),
-              lease_expires_at = now() + make_interval(secs => $4), attempt = t.attempt + 1
+              lease_expires_at = now() + make_interval(secs => {lease}), attempt = t.attempt + 1
        FROM kept JOIN free USING (n), defer WHERE t.id = ANY(ARRAY(SELECT id FROM kept)) AND t.id = kept.id
        RETURNING t.*, task_event(t) AS notify_task, kept.capped AS concurrency_capped
      ), busy AS (
@@ -86,15 +93,32 @@ const STEPS_SQL = `WITH defer AS (SELECT defer_notify()), finishes AS (
        SELECT id, 'info', 'Claimed by ' || worker_id, jsonb_build_object('phase', 'claimed', 'worker_id', worker_id, 'attempt', attempt,
               'queued_ms', round(extract(epoch FROM (started_at - created_at)) * 1000)) FROM claimed
        RETURNING task_id, task_log_event(task_logs) AS notify_log
-     )
-     SELECT 'finish' AS step, finished.*, freed.notify_worker, finish_logs.notify_log, NULL::boolean AS worker_cluster_dirty, NULL::int AS found
-       FROM finished LEFT JOIN freed ON freed.worker = finished.worker_id LEFT JOIN finish_logs ON finish_logs.task_id = finished.id
-     UNION ALL
-     SELECT 'claim', claimed.*, busy.notify_worker, claim_logs.notify_log, busy.cluster_dirty, fc.found
+     )`;
+
+const FINISH_ROWS = `SELECT 'finish' AS step, finished.*, freed.notify_worker, finish_logs.notify_log, NULL::boolean AS worker_cluster_dirty, NULL::int AS found
+       FROM finished LEFT JOIN freed ON freed.worker = finished.worker_id LEFT JOIN finish_logs ON finish_logs.task_id = finished.id`;
+
+const CLAIM_ROWS = `SELECT 'claim' AS step, claimed.*, busy.notify_worker, claim_logs.notify_log, busy.cluster_dirty AS worker_cluster_dirty, fc.found
        FROM (SELECT count(*)::int AS found FROM found) fc
        LEFT JOIN claimed ON true
        LEFT JOIN busy ON busy.worker = claimed.worker_id
        LEFT JOIN claim_logs ON claim_logs.task_id = claimed.id`;
+
+/** Each placeholder of the parts above is a parameter of the statement that uses it. */
+function statement(name: string, parts: string[], rows: string[], params: string[]): { name: string; text: string } {
+  const text = `WITH defer AS (SELECT defer_notify()), ${parts.join(', ')}\n     ${rows.join('\n     UNION ALL\n     ')}`;
+  return { name, text: text.replace(/\{(finishes|workers|backend|lease|patterns)\}/g, (_, p: string) => `$${params.indexOf(p) + 1}`) };
+}
+
+/**
+ * A batch runs only the halves it has steps for: a lone claim (submit to start) or a batch of
+ * finishes does not pay for starting the other half's plan.
+ */
+const STATEMENTS = {
+  both: statement('queue_steps', [FINISH_CTES, CLAIM_CTES], [FINISH_ROWS, CLAIM_ROWS], ['finishes', 'workers', 'backend', 'lease', 'patterns']),
+  finishes: statement('queue_finishes', [FINISH_CTES], [FINISH_ROWS], ['finishes']),
+  claims: statement('queue_claims', [CLAIM_CTES], [CLAIM_ROWS], ['workers', 'backend', 'lease', 'patterns']),
+};
 
 type StepRow = TaskRow & {
   step: 'finish' | 'claim'; notify_task: string; notify_worker: string | null; notify_log: string | null;
@@ -106,19 +130,19 @@ export class CapCheckFailed {
   constructor(readonly error: unknown) {}
 }
 
-/** A claim's outcome: the task, none left, worth another try (see STEPS_SQL), or a failed cap check. */
+/** A claim's outcome: the task, none left, worth another try (see the claim half above), or a failed cap check. */
 export type ClaimOutcome = ClaimedTask | null | 'retry' | CapCheckFailed;
 
 /** Runs finishes and claims (all with the same filters) in one statement; outcomes in input order. */
 export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimOptions[]): Promise<{ finished: Array<TaskRow | null>; claimed: ClaimOutcome[] }> {
   const o = claims[0];
   const patterns = o?.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
-  const r = await queryPrepared<StepRow>(db, 'queue_steps', STEPS_SQL, [
-    JSON.stringify(finishes.map((f) => ({
-      task_id: f.taskId, worker_id: f.workerId, status: f.status, result: f.result, error_type: f.errorType, error_details: f.errorDetails,
-    }))),
-    claims.map((c) => c.workerId), o?.backendType ?? '', o?.leaseSeconds ?? 0, patterns,
-  ]);
+  const finishParams = [JSON.stringify(finishes.map((f) => ({
+    task_id: f.taskId, worker_id: f.workerId, status: f.status, result: f.result, error_type: f.errorType, error_details: f.errorDetails,
+  })))];
+  const claimParams = o ? [claims.map((c) => c.workerId), o.backendType, o.leaseSeconds, patterns] : [];
+  const s = !o ? STATEMENTS.finishes : finishes.length === 0 ? STATEMENTS.claims : STATEMENTS.both;
+  const r = await queryPrepared<StepRow>(db, s.name, s.text, s === STATEMENTS.claims ? claimParams : s === STATEMENTS.finishes ? finishParams : [...finishParams, ...claimParams]);
   const finishedRows = new Map<string, TaskRow>();
   // Each claiming worker's outcome; a capped claim is checked below, after its events are out.
   const outcomes = new Map<string, ClaimOutcome>();
