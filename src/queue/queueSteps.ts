@@ -104,10 +104,12 @@ const CLAIM_ROWS = `SELECT 'claim' AS step, claimed.*, busy.notify_worker, claim
        LEFT JOIN busy ON busy.worker = claimed.worker_id
        LEFT JOIN claim_logs ON claim_logs.task_id = claimed.id`;
 
-/** Each placeholder of the parts above is a parameter of the statement that uses it. */
-function statement(name: string, parts: string[], rows: string[], params: string[]): { name: string; text: string } {
+type Param = 'finishes' | 'workers' | 'backend' | 'lease' | 'patterns';
+
+/** Each placeholder of the parts above becomes the parameter of its position in `params`. */
+function statement(name: string, parts: string[], rows: string[], params: Param[]): { name: string; text: string; params: Param[] } {
   const text = `WITH defer AS (SELECT defer_notify()), ${parts.join(', ')}\n     ${rows.join('\n     UNION ALL\n     ')}`;
-  return { name, text: text.replace(/\{(finishes|workers|backend|lease|patterns)\}/g, (_, p: string) => `$${params.indexOf(p) + 1}`) };
+  return { name, params, text: text.replace(/\{(finishes|workers|backend|lease|patterns)\}/g, (_, p: Param) => `$${params.indexOf(p) + 1}`) };
 }
 
 /**
@@ -137,12 +139,14 @@ export type ClaimOutcome = ClaimedTask | null | 'retry' | CapCheckFailed;
 export async function runSteps(db: Queryable, finishes: Finish[], claims: ClaimOptions[]): Promise<{ finished: Array<TaskRow | null>; claimed: ClaimOutcome[] }> {
   const o = claims[0];
   const patterns = o?.supportedProblems.length ? o.supportedProblems.map(globToLike) : null;
-  const finishParams = [JSON.stringify(finishes.map((f) => ({
-    task_id: f.taskId, worker_id: f.workerId, status: f.status, result: f.result, error_type: f.errorType, error_details: f.errorDetails,
-  })))];
-  const claimParams = o ? [claims.map((c) => c.workerId), o.backendType, o.leaseSeconds, patterns] : [];
+  const values: Record<Param, unknown> = {
+    finishes: JSON.stringify(finishes.map((f) => ({
+      task_id: f.taskId, worker_id: f.workerId, status: f.status, result: f.result, error_type: f.errorType, error_details: f.errorDetails,
+    }))),
+    workers: claims.map((c) => c.workerId), backend: o?.backendType ?? '', lease: o?.leaseSeconds ?? 0, patterns,
+  };
   const s = !o ? STATEMENTS.finishes : finishes.length === 0 ? STATEMENTS.claims : STATEMENTS.both;
-  const r = await queryPrepared<StepRow>(db, s.name, s.text, s === STATEMENTS.claims ? claimParams : s === STATEMENTS.finishes ? finishParams : [...finishParams, ...claimParams]);
+  const r = await queryPrepared<StepRow>(db, s.name, s.text, s.params.map((p) => values[p]));
   const finishedRows = new Map<string, TaskRow>();
   // Each claiming worker's outcome; a capped claim is checked below, after its events are out.
   const outcomes = new Map<string, ClaimOutcome>();
