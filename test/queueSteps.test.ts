@@ -78,7 +78,10 @@ describe('queue steps', () => {
     await tasks(['alpha-1', 'beta-1', 'alpha-2', 'beta-2']);
     await workers(['f-alpha-1', 'f-beta-1', 'f-alpha-2', 'f-beta-2']);
     const got = await Promise.all([claim('f-alpha-1', ['alpha-*']), claim('f-beta-1', ['beta-*']), claim('f-alpha-2', ['alpha-*']), claim('f-beta-2', ['beta-*'])]);
-    expect(got.map((t) => t?.problem_id)).toEqual(['alpha-1', 'beta-1', 'alpha-2', 'beta-2']);
+    // Workers of one filter may race in separate statements (claims share a statement only with
+    // claims of the same filters), so which of the two gets the older task is not fixed.
+    expect(got.map((t) => t?.problem_id.split('-')[0])).toEqual(['alpha', 'beta', 'alpha', 'beta']);
+    expect(new Set(got.map((t) => t?.problem_id)).size).toBe(4);
   });
 
   it('a finish the database refuses fails alone; the claims and finishes sharing its statement stand', async () => {
