@@ -159,6 +159,25 @@ describe('queue steps', () => {
     }
   });
 
+  it('a task created after the claim\'s transaction began is claimed, and starts no earlier than it was created', async () => {
+    await workers(['early-w']);
+    const c = await pool.connect();
+    try {
+      // The claim's transaction takes its time first; the task is committed afterwards by another
+      // connection, before the claim's statement takes its snapshot (as it can during planning).
+      await c.query('BEGIN');
+      await c.query('SELECT now()');
+      const [id] = await tasks(['early-1']);
+      const t = await claimTask(c, { workerId: 'early-w', backendType: 'kind', supportedProblems: [], leaseSeconds: 60 });
+      await c.query('COMMIT');
+      expect(t?.id).toBe(id);
+      expect(new Date(t!.started_at!).getTime()).toBeGreaterThanOrEqual(new Date(t!.created_at).getTime());
+    } finally {
+      await c.query('ROLLBACK').catch(() => {});
+      c.release();
+    }
+  });
+
   it('a finish of a task the worker no longer holds changes nothing, beside one that stands', async () => {
     await tasks(['gone-1', 'gone-2']);
     await workers(['gone-w-1', 'gone-w-2']);

@@ -29,7 +29,10 @@ import type { TaskRow } from './taskRecord.js';
  * than this statement, so a task submitted in between can be found there but not updated here;
  * and of several tasks under a concurrency cap only the first is claimed (the post-claim check
  * would hand the others back). `found` counts what was found, so a worker left without a task can
- * tell "none left" from "try again". A worker that holds a task gets none.
+ * tell "none left" from "try again". A worker that holds a task gets none. A claim may see a task
+ * created after its own transaction's now(): the transaction starts when the statement is bound,
+ * its snapshot is taken after planning (milliseconds, while a connection's first executions are
+ * planned one by one). Its start is then its creation, never before it (started_after_created).
  * Events are returned, to be sent after the commit (see deferredEvents.ts).
  * Every join to `tasks` looks its few rows up by id (an array of them, or one at a time behind a
  * LIMIT that keeps the planner from turning it into a join): joined to a set of unknown size, the
@@ -80,7 +83,7 @@ const CLAIM_CTES = `free AS (
          FROM (SELECT *, count(*) FILTER (WHERE capped) OVER (ORDER BY ord) AS capped_before FROM ranked) r
         WHERE NOT capped OR capped_before = 1
      ), claimed AS (
-       UPDATE tasks t SET status = 'running', worker_id = free.id, started_at = now(),
+       UPDATE tasks t SET status = 'running', worker_id = free.id, started_at = greatest(now(), t.created_at),
               lease_expires_at = now() + make_interval(secs => {lease}), attempt = t.attempt + 1
        FROM kept JOIN free USING (n), defer WHERE t.id = ANY(ARRAY(SELECT id FROM kept)) AND t.id = kept.id
        RETURNING t.*, task_event(t) AS notify_task, kept.capped AS concurrency_capped
