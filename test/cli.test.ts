@@ -171,6 +171,18 @@ describe('help and usage', () => {
     expect((await cli(['cancel', '--help'])).stdout).toMatch(/^ {2}5 +conflict/m);
   });
 
+  it('the built command runs as a program of its own, as npx and package managers start it', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+      const child = spawn(CLI, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: aiopslab-executor/m);
+  });
+
   it('a bad flag is a usage error (exit 2), reported without a stack trace', async () => {
     const cases = [['tasks', '--bogus'], ['tasks', '--limit', '0'], ['submit', 'x', '--max-steps', 'abc'], ['scale', 'many'], ['show']];
     const results = await Promise.all(cases.map((args) => run(...args)));
