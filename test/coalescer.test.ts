@@ -76,4 +76,19 @@ describe('coalescer', () => {
     await h.next();
     expect(h.batches).toHaveLength(3);
   });
+
+  it('keeps calls sharing a key in order when the earlier one waits for its group', async () => {
+    const h = harness({ maxInFlight: 1, maxBatch: 10 });
+    h.c.add({ id: 'first', group: 'x' });
+    h.c.add({ id: 'x1', group: 'x' });
+    h.c.add({ id: 'y1', group: 'y', keys: ['k'] });
+    h.c.add({ id: 'x2', group: 'x', keys: ['k'] });
+    await h.next();
+    // x2 would fit the x batch, but y1 holds key k before it.
+    expect(h.batches[1]).toEqual(['x1']);
+    await h.next();
+    expect(h.batches[2]).toEqual(['y1']);
+    await h.next();
+    expect(h.batches[3]).toEqual(['x2']);
+  });
 });

@@ -36,9 +36,8 @@ export class Coalescer<T> {
 
   private pump(): void {
     while (this.inFlight < this.o.maxInFlight) {
-      const batch = this.take();
+      const { batch, keys } = this.take();
       if (batch.length === 0) return;
-      const keys = this.o.exclusiveKeys ? batch.flatMap(this.o.exclusiveKeys) : [];
       for (const k of keys) this.busy.add(k);
       this.inFlight++;
       void this.runBatch(batch).catch(() => {}).finally(() => {
@@ -49,26 +48,32 @@ export class Coalescer<T> {
     }
   }
 
-  /** The oldest waiting call that may run now, and the calls that may run with it, in arrival order. */
-  private take(): T[] {
+  /**
+   * The oldest waiting call that may run now, and the calls that may run with it, in arrival order,
+   * with the batch's exclusive keys. A call left waiting holds its keys back from later calls, so
+   * calls sharing a key keep their order.
+   */
+  private take(): { batch: T[]; keys: string[] } {
     const batch: T[] = [];
-    const keys = new Set<string>();
+    const keys: string[] = [];
+    const taken = new Set<string>();
     let group: string | null = null;
     const rest: T[] = [];
     for (const item of this.queue) {
       const own = this.o.exclusiveKeys?.(item) ?? [];
       const g = this.o.groupKey?.(item) ?? null;
       const fits = batch.length < this.o.maxBatch && (g === null || group === null || g === group)
-        && own.every((k) => !this.busy.has(k) && !keys.has(k));
+        && own.every((k) => !this.busy.has(k) && !taken.has(k));
+      for (const k of own) taken.add(k);
       if (!fits) {
         rest.push(item);
         continue;
       }
       group ??= g;
-      for (const k of own) keys.add(k);
+      keys.push(...own);
       batch.push(item);
     }
     this.queue = rest;
-    return batch;
+    return { batch, keys };
   }
 }
