@@ -31,6 +31,8 @@ function procStat(pid: number | string): [number, number, number, number, number
   }
 }
 
+export interface CpuReading { node: number; server: number | null }
+
 export interface CpuReader {
   /** Milliseconds of CPU used so far by this process. */
   node(): number;
@@ -40,6 +42,8 @@ export interface CpuReader {
    * server's processes are not visible from here.
    */
   server(): number | null;
+  /** Both, now. */
+  read(): CpuReading;
 }
 
 /** Finds the server's postmaster through a backend of `pool` (its parent process). */
@@ -48,7 +52,8 @@ export async function cpuReader(pool: Pool): Promise<CpuReader> {
   const backend = procStat(r.rows[0]!.pid);
   const postmaster = backend ? backend[0] : null;
   const msPerTick = 1000 / clockTicks();
-  return {
+  const reader: CpuReader = {
+    read: () => ({ node: reader.node(), server: reader.server() }),
     node() {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
@@ -66,10 +71,11 @@ export async function cpuReader(pool: Pool): Promise<CpuReader> {
       return ticks * msPerTick;
     },
   };
+  return reader;
 }
 
 /** CPU per unit of work between two readings, in ms. */
-export function cpuPer(units: number, before: { node: number; server: number | null }, after: { node: number; server: number | null }): { node: number; server: number | null } {
+export function cpuPer(units: number, before: CpuReading, after: CpuReading): CpuReading {
   return {
     node: (after.node - before.node) / units,
     server: before.server === null || after.server === null ? null : (after.server - before.server) / units,

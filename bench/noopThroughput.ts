@@ -8,16 +8,12 @@ import { loadConfig } from '../src/config.js';
 import { EventHub } from '../src/store/eventHub.js';
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
-import { cpuPer, cpuReader, type CpuReader } from './cpuTime.js';
+import { cpuPer, cpuReader, type CpuReading } from './cpuTime.js';
 import { installGraphileSchema, startGraphileRunner } from './graphileSide.js';
 import { startNoopWorkers } from './noopWorkers.js';
 import { median, round } from './stats.js';
 
-interface Drain { seconds: number; fillMs: number; retries: number; cpu: { node: number; server: number | null } }
-
-function reading(cpu: CpuReader): { node: number; server: number | null } {
-  return { node: cpu.node(), server: cpu.server() };
-}
+interface Drain { seconds: number; fillMs: number; retries: number; cpu: CpuReading }
 
 export interface ThroughputOptions {
   tasks: number;
@@ -65,15 +61,15 @@ async function drainOurs(server: BenchServer, o: ThroughputOptions, round: numbe
       await db.pool.query(BULK_SUBMIT_SQL, [o.tasks]);
       await db.pool.query('ANALYZE tasks');
     }
-    let c1 = reading(cpu);
+    let c1 = cpu.read();
     const t0 = performance.now();
     if (analyze) workers = await start();
     else await db.pool.query(BULK_SUBMIT_SQL, [o.tasks]);
     const t1 = analyze ? t0 : performance.now();
-    if (!analyze) c1 = reading(cpu);
+    if (!analyze) c1 = cpu.read();
     await all;
     const t2 = performance.now();
-    const c2 = reading(cpu);
+    const c2 = cpu.read();
     const left = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE status <> 'completed'`);
     if (left.rows[0]!.n !== 0) throw new Error(`${left.rows[0]!.n} tasks not completed after the drain`);
     return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: workers!.finishRetries(), cpu: cpuPer(o.tasks, c1, c2) };
@@ -100,7 +96,7 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
     await fill();
     await db.pool.query('ANALYZE graphile_worker._private_jobs');
   }
-  let c1 = reading(cpu);
+  let c1 = cpu.read();
   const t0 = performance.now();
   const g = await startGraphileRunner({ connectionString: db.url, concurrency: o.workers, onStart: () => {} });
   g.runner.events.on('job:complete', () => { if (++done === o.tasks) resolveAll(); });
@@ -108,17 +104,17 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
     // add_jobs: graphile-worker's own bulk insert (one NOTIFY for the batch).
     if (!analyze) await fill();
     const t1 = analyze ? t0 : performance.now();
-    if (!analyze) c1 = reading(cpu);
+    if (!analyze) c1 = cpu.read();
     await all;
     const t2 = performance.now();
-    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: 0, cpu: cpuPer(o.tasks, c1, reading(cpu)) };
+    return { seconds: (t2 - t1) / 1000, fillMs: t1 - t0, retries: 0, cpu: cpuPer(o.tasks, c1, cpu.read()) };
   } finally {
     await g.stop();
     await db.drop();
   }
 }
 
-function serverMedian(cpus: Drain['cpu'][]): number | null {
+function serverMedian(cpus: CpuReading[]): number | null {
   const known = cpus.map((c) => c.server).filter((v): v is number => v !== null);
   return known.length === cpus.length && known.length > 0 ? round(median(known), 3) : null;
 }
@@ -127,7 +123,7 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
   const ours: number[] = [];
   const theirs: number[] = [];
   const fill: { ours: number[]; graphile: number[] } = { ours: [], graphile: [] };
-  const cpu: { ours: Drain['cpu'][]; graphile: Drain['cpu'][] } = { ours: [], graphile: [] };
+  const cpu: { ours: CpuReading[]; graphile: CpuReading[] } = { ours: [], graphile: [] };
   let retries = 0;
   for (let r = 0; r < o.rounds; r++) {
     // Alternate who goes first, so drift in the machine's load does not favour one side.

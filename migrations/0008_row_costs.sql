@@ -49,20 +49,16 @@ DROP TRIGGER task_logs_notify ON task_logs;
 CREATE TRIGGER task_logs_notify AFTER INSERT ON task_logs FOR EACH ROW
   WHEN (NOT notify_deferred()) EXECUTE FUNCTION task_logs_notify();
 
--- 3. Count deltas: a changed task writes its two delta rows in one INSERT (one executor run, not two).
+-- 3. Count deltas: a change writes its delta rows in one INSERT (one executor run, not two). OLD
+--    is NULL in an INSERT trigger and NEW in a DELETE trigger; a task's status never is.
 CREATE OR REPLACE FUNCTION tasks_count_delta() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' THEN
-    INSERT INTO task_count_deltas VALUES
+  INSERT INTO task_count_deltas
+  SELECT * FROM (VALUES
       (OLD.status, OLD.problem_id, COALESCE(OLD.worker_id, ''), -1, -COALESCE(extract(epoch FROM OLD.completed_at - OLD.started_at), 0)),
-      (NEW.status, NEW.problem_id, COALESCE(NEW.worker_id, ''), 1, COALESCE(extract(epoch FROM NEW.completed_at - NEW.started_at), 0));
-  ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO task_count_deltas VALUES (OLD.status, OLD.problem_id, COALESCE(OLD.worker_id, ''), -1,
-      -COALESCE(extract(epoch FROM OLD.completed_at - OLD.started_at), 0));
-  ELSE
-    INSERT INTO task_count_deltas VALUES (NEW.status, NEW.problem_id, COALESCE(NEW.worker_id, ''), 1,
-      COALESCE(extract(epoch FROM NEW.completed_at - NEW.started_at), 0));
-  END IF;
+      (NEW.status, NEW.problem_id, COALESCE(NEW.worker_id, ''), 1, COALESCE(extract(epoch FROM NEW.completed_at - NEW.started_at), 0))
+    ) AS d(status, problem_id, worker_id, tasks, run_seconds)
+   WHERE status IS NOT NULL;
   RETURN NULL;
 END $$;
 
