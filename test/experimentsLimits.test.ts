@@ -173,6 +173,34 @@ describe('caps under simultaneous claims', () => {
     expect(busy.rows[0]!.n).toBe(1);
   });
 
+  it('a cap check that fails hands its task back at once: neither the task nor the worker waits for the lease', async () => {
+    const e = await h.post('/api/v1/experiments', { name: 'check-fails', problem_ids: P.slice(0, 1), models: [A], max_running_per_model: 1 });
+    expect(e.status).toBe(201);
+    await workers('w-cf-1');
+    // The check waits for its lock, which another session holds; this connection gives up waiting
+    // after 200 ms, so the check fails after the claim committed.
+    const holder = await h.db.pool.connect();
+    const claimer = await h.db.pool.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [CAP_CHECK_LOCK]);
+      await claimer.query(`SET lock_timeout = '200ms'`);
+      await expect(claimNext(claimer, 'w-cf-1')).rejects.toMatchObject({ code: '55P03' });
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock($1)', [CAP_CHECK_LOCK]).catch(() => {});
+      holder.release();
+      await claimer.query('RESET lock_timeout').catch(() => {});
+      claimer.release();
+    }
+    const task = await h.db.pool.query(`SELECT status, attempt, worker_id, lease_expires_at FROM tasks WHERE experiment_id = $1`, [e.body.id]);
+    expect(task.rows).toEqual([{ status: 'pending', attempt: 0, worker_id: null, lease_expires_at: null }]);
+    const worker = await h.db.pool.query(`SELECT status, current_task_id FROM workers WHERE id = 'w-cf-1'`);
+    expect(worker.rows).toEqual([{ status: 'idle', current_task_id: null }]);
+    const log = await h.db.pool.query(`SELECT l.message FROM task_logs l JOIN tasks t ON t.id = l.task_id WHERE t.experiment_id = $1 AND l.context->>'phase' = 'unclaimed'`, [e.body.id]);
+    expect(log.rows).toEqual([{ message: expect.stringMatching(/^Returned to the queue: its concurrency cap could not be checked \(.*lock timeout/) }]);
+    // The worker claims it again as soon as the database answers.
+    expect((await claimNext(h.db.pool, 'w-cf-1'))?.experiment_id).toBe(e.body.id);
+  });
+
   it('never lets many simultaneous claims exceed an experiment cap or a global one', async () => {
     const e = await h.post('/api/v1/experiments', { name: 'race-many', problem_ids: P, models: [A, B], max_running_per_model: 1, model_max_running: { [B]: 2 } });
     expect(e.status).toBe(201);

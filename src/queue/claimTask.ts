@@ -52,7 +52,8 @@ export const CAP_CHECK_LOCK = 7_310_452_019;
  * sees every claim committed before it. The later of two racing claims finds the cap exceeded and
  * hands its task back to the queue, as if never claimed (the attempt is not counted). At most
  * `cap` claims stand, and a check never undoes an earlier one, so no cap is ever exceeded for
- * longer than a check takes. Returns whether the claim stands.
+ * longer than a check takes. Returns whether the claim stands. A check that fails hands the task
+ * back too, then throws.
  */
 export async function verifyWithinCaps(db: Queryable, taskId: string, workerId: string): Promise<boolean> {
   const client = db instanceof pg.Pool ? await db.connect() : db;
@@ -66,6 +67,11 @@ export async function verifyWithinCaps(db: Queryable, taskId: string, workerId: 
       return !over;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
+      // The claim committed but could not be checked. Hand it back now, or the task and the worker
+      // would wait for the lease to run out (and the task lose an attempt as worker_lost); if the
+      // hand-back fails too, that expiry is what frees them.
+      const why = String((e as Error).message ?? e).split('\n')[0]!.slice(0, 200);
+      await requeueTask(client, taskId, workerId, `its concurrency cap could not be checked (${why})`, { undoClaim: true }).catch(() => {});
       throw e;
     }
   } finally {
