@@ -9,6 +9,7 @@ import { EventHub } from '../src/store/eventHub.js';
 import type { BenchServer } from './benchDatabase.js';
 import type { BenchOptions, BenchResult } from './benchResult.js';
 import { cpuPer, cpuReader, type CpuReading } from './cpuTime.js';
+import { drainFloor, fillFloor } from './designFloor.js';
 import { installGraphileSchema, startGraphileRunner } from './graphileSide.js';
 import { startNoopWorkers } from './noopWorkers.js';
 import { median, round } from './stats.js';
@@ -26,14 +27,18 @@ export interface ThroughputOptions {
   analyzedRounds?: number;
 }
 
+/** The rows of `count` typical submissions ($1), as submitTask would write them. */
+export const BULK_ROWS = `
+    SELECT 'k8s_target_port-misconfig-detection-1', 5,
+           jsonb_build_object('max_steps', 10, 'timeout_minutes', 30, 'priority', 5, 'agent_config', jsonb_build_object('model', 'openai/gpt-4o-mini'), 'metadata', jsonb_build_object('bench', i)),
+           30, 10, 2, md5(i::text)
+      FROM generate_series(1, $1::int) AS i`;
+
 /** The same rows submitTask writes (task + its "created" timeline row), for many tasks at once. */
 export const BULK_SUBMIT_SQL = `
   WITH t AS (
     INSERT INTO tasks (problem_id, priority, parameters, timeout_minutes, max_steps, max_attempts, request_hash)
-    SELECT 'k8s_target_port-misconfig-detection-1', 5,
-           jsonb_build_object('max_steps', 10, 'timeout_minutes', 30, 'priority', 5, 'agent_config', jsonb_build_object('model', 'openai/gpt-4o-mini'), 'metadata', jsonb_build_object('bench', i)),
-           30, 10, 2, md5(i::text)
-      FROM generate_series(1, $1::int) AS i
+    ${BULK_ROWS}
     RETURNING id, problem_id, parameters
   )
   INSERT INTO task_logs (task_id, level, message, context)
@@ -114,6 +119,25 @@ async function drainGraphile(server: BenchServer, o: ThroughputOptions, round: n
   }
 }
 
+/** The design floor (designFloor.ts): the same tasks, claimed and finished with nothing on top; analysed before the clock starts. */
+async function drainFloorSide(server: BenchServer, o: ThroughputOptions, round: number): Promise<Drain> {
+  const db = await server.createProductDatabase(`throughput_floor_${round}`);
+  try {
+    const cpu = await cpuReader(db.pool);
+    await fillFloor(db, BULK_ROWS, o.tasks);
+    const c1 = cpu.read();
+    const t1 = performance.now();
+    const finished = await drainFloor(db, o.workers);
+    const t2 = performance.now();
+    const c2 = cpu.read();
+    const total = finished.reduce((a, b) => a + b, 0);
+    if (total !== o.tasks) throw new Error(`the floor's workers finished ${total} of ${o.tasks} tasks`);
+    return { seconds: (t2 - t1) / 1000, fillMs: 0, retries: 0, cpu: cpuPer(o.tasks, c1, c2) };
+  } finally {
+    await db.drop();
+  }
+}
+
 function serverMedian(cpus: CpuReading[]): number | null {
   const known = cpus.map((c) => c.server).filter((v): v is number => v !== null);
   return known.length === cpus.length && known.length > 0 ? round(median(known), 3) : null;
@@ -123,15 +147,17 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
   const ours: number[] = [];
   const theirs: number[] = [];
   const fill: { ours: number[]; graphile: number[] } = { ours: [], graphile: [] };
-  const cpu: { ours: CpuReading[]; graphile: CpuReading[] } = { ours: [], graphile: [] };
+  const floor: number[] = [];
+  const cpu: { ours: CpuReading[]; graphile: CpuReading[]; floor: CpuReading[] } = { ours: [], graphile: [], floor: [] };
   let retries = 0;
+  const sides = ['ours', 'graphile', 'floor'] as const;
   for (let r = 0; r < o.rounds; r++) {
-    // Alternate who goes first, so drift in the machine's load does not favour one side.
-    const order = r % 2 === 0 ? (['ours', 'graphile'] as const) : (['graphile', 'ours'] as const);
+    // Rotate who goes first, so drift in the machine's load does not favour one side.
+    const order = sides.map((_, i) => sides[(i + r) % sides.length]!);
     for (const side of order) {
-      const res = side === 'ours' ? await drainOurs(server, o, r) : await drainGraphile(server, o, r);
-      (side === 'ours' ? ours : theirs).push(o.tasks / res.seconds);
-      fill[side].push(res.fillMs);
+      const res = side === 'ours' ? await drainOurs(server, o, r) : side === 'graphile' ? await drainGraphile(server, o, r) : await drainFloorSide(server, o, r);
+      ({ ours, graphile: theirs, floor })[side].push(o.tasks / res.seconds);
+      if (side !== 'floor') fill[side].push(res.fillMs);
       cpu[side].push(res.cpu);
       retries += res.retries;
       b.log(`  round ${r + 1} ${side}: ${Math.round(o.tasks / res.seconds)} tasks/s`);
@@ -147,11 +173,14 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
   }
   const oursRate = round(median(ours), 0);
   const theirRate = round(median(theirs), 0);
+  const floorRate = round(median(floor), 0);
+  const cpuOf = (c: CpuReading[]) => ({ node: round(median(c.map((x) => x.node)), 3), server: serverMedian(c) });
   return {
     id: 'noop_throughput',
     title: 'No-op throughput',
     measures: `${o.workers} concurrent workers draining ${o.tasks} queued no-op tasks, from the commit of the bulk insert to the last task's end; median of ${o.rounds} round(s) per side. `
-      + 'Ours: real TaskWorker loop (claimTask, which also reads the worker row, then finishTask per task), one EventHub, the product pool (20). graphile-worker 0.17 unbatched, concurrency ' + o.workers + '.',
+      + 'Ours: real TaskWorker loop (claimTask, which also reads the worker row, then finishTask per task), one EventHub, the product pool (20). graphile-worker 0.17 unbatched, concurrency ' + o.workers + '. '
+      + 'Design floor: the same tasks in a copy of the tasks table (its checks and indexes, no triggers), drained by bare claim/finish loops (bench/designFloor.ts).',
     goals: [{ goal: 'tasks/s ≥ graphile-worker unbatched', measured: `${oursRate} vs ${theirRate} tasks/s (${round(oursRate / theirRate, 2)}×)`, met: oursRate >= theirRate }],
     data: {
       tasks: o.tasks, workers: o.workers, rounds: o.rounds,
@@ -161,9 +190,11 @@ export async function benchNoopThroughput(server: BenchServer, o: ThroughputOpti
       ours_finish_retries: retries,
       // Where the time of a task went, in the measured rounds (median): this process (workers,
       // client library, event fan-out) and the database server (every process of it on this host).
-      cpu_ms_per_task: {
-        ours: { node: round(median(cpu.ours.map((c) => c.node)), 3), server: serverMedian(cpu.ours) },
-        graphile: { node: round(median(cpu.graphile.map((c) => c.node)), 3), server: serverMedian(cpu.graphile) },
+      cpu_ms_per_task: { ours: cpuOf(cpu.ours), graphile: cpuOf(cpu.graphile), design_floor: cpuOf(cpu.floor) },
+      // What DESIGN.md's claim alone costs (designFloor.ts): above graphile-worker's rate, tuning could close the gap; below, only another design.
+      design_floor: {
+        tasks_per_s: floorRate, rounds: floor.map((v) => round(v, 0)),
+        ratio_to_graphile: round(floorRate / theirRate, 2), ours_share_of_floor: round(oursRate / floorRate, 2),
       },
       ...(analyzed.ours.length ? {
         analysed_before_drain: {

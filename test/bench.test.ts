@@ -11,7 +11,8 @@ import { cpuReader } from '../bench/cpuTime.js';
 import { benchConversationAppend, messageText, windowsFor } from '../bench/conversationAppend.js';
 import { benchExecutorOverhead } from '../bench/executorOverhead.js';
 import { benchExport, rssHalves, seedConversations, MESSAGES_PER_CONVERSATION } from '../bench/exportBench.js';
-import { benchNoopThroughput } from '../bench/noopThroughput.js';
+import { drainFloor, fillFloor } from '../bench/designFloor.js';
+import { benchNoopThroughput, BULK_ROWS } from '../bench/noopThroughput.js';
 import { percentile, summarize } from '../bench/stats.js';
 import { benchSubmitToStart } from '../bench/submitToStart.js';
 import { formatSummary } from '../bench/summary.js';
@@ -46,8 +47,10 @@ describe('queue benchmarks', () => {
     const r = await benchSubmitToStart(server, { samples: 3, warmup: 1, workers: 2, gapMs: 5 }, quiet);
     wellFormed(r);
     for (const k of ['http_post', 'queue_call', 'graphile_add_job']) expect((r.data[k] as { n: number }).n).toBe(3);
-    const stages = r.data.queue_call_stages as Record<string, { n: number }>;
-    expect(stages.notify_to_claimed!.n).toBe(3);
+    for (const k of ['queue_call_stages', 'http_post_stages']) {
+      const stages = r.data[k] as Record<string, { n: number }>;
+      expect(stages.notify_to_claimed!.n).toBe(3);
+    }
   });
 
   it('no-op throughput: both sides drain every task', async () => {
@@ -56,10 +59,31 @@ describe('queue benchmarks', () => {
     expect(r.data.ours_tasks_per_s).toBeGreaterThan(0);
     expect(r.data.graphile_jobs_per_s).toBeGreaterThan(0);
     // The test server runs on this host, so its share is known for both sides.
-    const cpu = r.data.cpu_ms_per_task as Record<'ours' | 'graphile', { node: number; server: number | null }>;
-    for (const side of ['ours', 'graphile'] as const) {
+    expect((r.data.design_floor as { tasks_per_s: number }).tasks_per_s).toBeGreaterThan(0);
+    const cpu = r.data.cpu_ms_per_task as Record<'ours' | 'graphile' | 'design_floor', { node: number; server: number | null }>;
+    for (const side of ['ours', 'graphile', 'design_floor'] as const) {
       expect(cpu[side].node, side).toBeGreaterThan(0);
       expect(cpu[side].server, side).toBeTypeOf('number');
+    }
+  });
+
+  it('design floor: the task table\'s checks and indexes without its triggers; every task claimed and finished once', async () => {
+    const db = await server.createProductDatabase('floor');
+    try {
+      await fillFloor(db, BULK_ROWS, 30);
+      const shape = async (table: string) => (await db.pool.query<{ indexes: number; checks: number; triggers: number }>(
+        `SELECT (SELECT count(*)::int FROM pg_index WHERE indrelid = $1::regclass) AS indexes,
+                (SELECT count(*)::int FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c') AS checks,
+                (SELECT count(*)::int FROM pg_trigger WHERE tgrelid = $1::regclass) AS triggers`, [table])).rows[0]!;
+      const tasks = await shape('tasks');
+      expect(tasks.indexes).toBeGreaterThan(10);
+      expect(await shape('floor_tasks')).toEqual({ ...tasks, triggers: 0 });
+      const finished = await drainFloor(db, 4);
+      expect(finished.reduce((a, b) => a + b, 0)).toBe(30);
+      const left = await db.pool.query(`SELECT status, count(*)::int AS n, count(DISTINCT id)::int AS ids, max(attempt) AS attempts FROM floor_tasks GROUP BY status`);
+      expect(left.rows).toEqual([{ status: 'completed', n: 30, ids: 30, attempts: 1 }]);
+    } finally {
+      await db.drop();
     }
   });
 
