@@ -27,6 +27,8 @@ export interface SubmitToStartOptions {
 }
 
 type Path = 'http' | 'queue' | 'graphile';
+/** Where a sample's time went: submit → NOTIFY received, NOTIFY → claimTask returned, → body started. */
+type Stages = Record<'notify' | 'claim' | 'row_read', number[]>;
 
 export async function benchSubmitToStart(server: BenchServer, o: SubmitToStartOptions, b: BenchOptions): Promise<BenchResult> {
   const ours = await server.createProductDatabase('latency');
@@ -44,7 +46,6 @@ export async function benchSubmitToStart(server: BenchServer, o: SubmitToStartOp
   // Where our time goes: NOTIFY received by the EventHub, claimTask returned, body started.
   const notifiedAt = new Map<string, number>();
   const claimedAt = new Map<string, number>();
-  type Stages = Record<'notify' | 'claim' | 'row_read', number[]>;
   const stages: Record<'http' | 'queue', Stages> = {
     http: { notify: [], claim: [], row_read: [] },
     queue: { notify: [], claim: [], row_read: [] },
@@ -149,7 +150,7 @@ export async function benchSubmitToStart(server: BenchServer, o: SubmitToStartOp
   };
 }
 
-function stagesOf(s: Record<'notify' | 'claim' | 'row_read', number[]>) {
+function stagesOf(s: Stages) {
   return { submit_to_notify_received: summarize(s.notify), notify_to_claimed: summarize(s.claim), claimed_to_body_start: summarize(s.row_read) };
 }
 
